@@ -1,0 +1,48 @@
+# brevo-hooks: the commands of the README.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+# The tests flush this Redis database; keep it apart from the one `make run` uses.
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install run web worker test lint format bench clean
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+## Everything for a newcomer: install, migrate, demo account, web and worker on http://127.0.0.1:$(PORT).
+run: install
+	PORT=$(PORT) bin/run
+
+## One web process in the foreground (gunicorn), configured by the environment.
+web: install
+	$(PY) manage.py collectstatic --noinput -v0
+	exec $(VENV)/bin/gunicorn brevo_hooks.wsgi --bind 0.0.0.0:$(PORT) --workers $${WEB_CONCURRENCY:-2} --threads 4 --access-logfile - --graceful-timeout 20
+
+## One worker process in the foreground, serving the fast lane (test sends) first.
+worker: install
+	$(PY) manage.py check_redis
+	exec $(PY) manage.py rqworker tests deliveries --worker-class rq.worker.SimpleWorker
+
+test: install
+	REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} DEBUG=false $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) .staticfiles .pytest_cache .ruff_cache .test-db.sqlite3*

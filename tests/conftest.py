@@ -1,0 +1,179 @@
+"""The test world: three people (the owner, a teammate, a stranger from another
+account), a real Redis, a real HTTP receiver and real RQ workers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import django_rq
+import pytest
+from django.db import connection
+from django.test import Client
+from rq.worker import SimpleWorker
+
+from accounts.models import Account, ApiKey, User
+from tests.receiver import Receiver
+from webhooks.models import Webhook
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def account(db) -> Account:
+    return Account.objects.create(name="Acme")
+
+
+@pytest.fixture
+def owner(account) -> User:
+    return User.objects.create_user("owner@acme.test", PASSWORD, account=account)
+
+
+@pytest.fixture
+def teammate(account) -> User:
+    return User.objects.create_user("teammate@acme.test", PASSWORD, account=account)
+
+
+@pytest.fixture
+def stranger(db) -> User:
+    other = Account.objects.create(name="Globex")
+    return User.objects.create_user("stranger@globex.test", PASSWORD, account=other)
+
+
+def logged_in(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def owner_client(owner) -> Client:
+    return logged_in(owner)
+
+
+@pytest.fixture
+def teammate_client(teammate) -> Client:
+    return logged_in(teammate)
+
+
+@pytest.fixture
+def stranger_client(stranger) -> Client:
+    return logged_in(stranger)
+
+
+@pytest.fixture
+def api_key(account) -> str:
+    _, raw = ApiKey.create_for(account, "Tests")
+    return raw
+
+
+@pytest.fixture
+def make_webhook(account) -> Callable[..., Webhook]:
+    def make(
+        url: str = "https://example.com/hook",
+        type: str = "transactional",
+        events: tuple[str, ...] = ("delivered", "hardBounce"),
+        owner: Account | None = None,
+        **fields: object,
+    ) -> Webhook:
+        webhook = Webhook.objects.create(account=owner or account, url=url, type=type, **fields)
+        webhook.set_events(events)
+        return webhook
+
+    return make
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis() -> Iterator[object]:
+    """The real Redis of REDIS_URL (a database of its own under `make test`), emptied."""
+    conn = django_rq.get_connection("tests")
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+
+
+@pytest.fixture
+def run_worker(redis) -> Callable[[], None]:
+    """Run a real RQ worker in this process until the queues are empty (burst mode)."""
+
+    def run() -> None:
+        queues = [django_rq.get_queue(name) for name in ("tests", "deliveries")]
+        SimpleWorker(queues, connection=redis).work(burst=True, logging_level="WARNING")
+
+    return run
+
+
+def database_url() -> str:
+    """DATABASE_URL of the test database, for processes started by the tests."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = quote(db["USER"] or "")
+    password = f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1", **extra}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return env
+
+
+@pytest.fixture
+def worker_process(transactional_db, redis) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start real worker processes (`manage.py rqworker`) on the test database."""
+    started: list[subprocess.Popen] = []
+
+    def start(**env: str) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "rqworker",
+                "tests",
+                "deliveries",
+                "--worker-class",
+                "rq.worker.SimpleWorker",
+            ],
+            cwd=ROOT,
+            env=process_env(**env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in started:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.05) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)

@@ -1,0 +1,66 @@
+from django.contrib import admin
+
+from webhooks.models import Attempt, Delivery, Subscription, Webhook
+
+
+class SubscriptionInline(admin.TabularInline):
+    model = Subscription
+    extra = 0
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "masked_url", "account", "type", "enabled", "event_list", "created_at"]
+    list_filter = ["type", "enabled", "created_at"]
+    list_select_related = ["account"]
+    search_fields = ["url", "description", "account__name"]
+    raw_id_fields = ["account"]
+    readonly_fields = ["created_at", "modified_at"]
+    inlines = [SubscriptionInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("subscriptions")
+
+    @admin.display(description="URL")
+    def masked_url(self, obj: Webhook) -> str:
+        return obj.masked_url
+
+    @admin.display(description="events")
+    def event_list(self, obj: Webhook) -> str:
+        return ", ".join(s.event for s in obj.subscriptions.all())
+
+
+class AttemptInline(admin.StackedInline):
+    model = Attempt
+    extra = 0
+    can_delete = False
+    readonly_fields = [f.name for f in Attempt._meta.fields if f.name != "id"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ["id", "event", "webhook", "status", "is_test", "attempt_count", "next_attempt_at", "created_at"]
+    list_filter = ["status", "is_test", "event", "created_at"]
+    list_select_related = ["webhook"]
+    search_fields = ["uid", "event", "webhook__url", "webhook__account__name"]
+    raw_id_fields = ["webhook"]
+    readonly_fields = ["uid", "created_at", "completed_at", "payload"]
+    date_hierarchy = "created_at"
+    inlines = [AttemptInline]
+
+
+@admin.register(Attempt)
+class AttemptAdmin(admin.ModelAdmin):
+    list_display = ["id", "delivery", "number", "response_status", "duration_ms", "error", "started_at"]
+    list_filter = ["response_status", "started_at"]
+    list_select_related = ["delivery"]
+    search_fields = ["delivery__uid", "request_url", "error"]
+    raw_id_fields = ["delivery"]
+    # The log of what happened is evidence: it is read, never edited.
+    readonly_fields = [f.name for f in Attempt._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,0 +1,113 @@
+"""The "Add a new webhook" form and the "Send a test" form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+
+from events import catalog
+from webhooks.models import Webhook
+
+URL_ERROR = "Enter a valid URL starting with http:// or https://, such as https://example.com/webhooks/brevo."
+
+
+def event_choices(type: str) -> list[Any]:
+    events = catalog.for_type(type)
+    if type == catalog.TRANSACTIONAL:
+        return [(event.subscription, event.label) for event in events]
+    return [
+        (heading, [(event.subscription, event.label) for event in events if event.group == group])
+        for group, heading in catalog.GROUP_HEADINGS.items()
+    ]
+
+
+class WebhookForm(forms.ModelForm):
+    url = forms.URLField(
+        label="URL",
+        max_length=2048,
+        assume_scheme="https",
+        validators=[URLValidator(schemes=["http", "https"], message=URL_ERROR)],
+        error_messages={"invalid": URL_ERROR, "required": "Enter the URL of your app that receives the events."},
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/webhooks/brevo", "autocomplete": "off"}),
+    )
+    type = forms.ChoiceField(
+        label="Type", choices=Webhook._meta.get_field("type").choices, widget=forms.RadioSelect, initial="transactional"
+    )
+    transactional_events = forms.MultipleChoiceField(
+        label="Events",
+        choices=event_choices(catalog.TRANSACTIONAL),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    marketing_events = forms.MultipleChoiceField(
+        label="Events",
+        choices=event_choices(catalog.MARKETING),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    class Meta:
+        model = Webhook
+        fields = ["type", "url", "description"]
+        widgets = {"description": forms.TextInput(attrs={"placeholder": "e.g. Order notifications for our CRM"})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.instance._state.adding:
+            # As in Brevo's API, a webhook keeps its type; make a new one to change it.
+            self.fields["type"].disabled = True
+            self.initial[f"{self.instance.type}_events"] = self.instance.event_names()
+
+    def event_groups(self, type: str) -> list[tuple[str, list[Any]]]:
+        """The checkboxes of `type`'s events under their headings ("" for none)."""
+        boxes = {box.data["value"]: box for box in self[f"{type}_events"]}
+        choices = self.fields[f"{type}_events"].choices
+        if type == catalog.TRANSACTIONAL:
+            return [("", list(boxes.values()))]
+        return [(heading, [boxes[value] for value, _ in group]) for heading, group in choices]
+
+    def transactional_groups(self) -> list[tuple[str, list[Any]]]:
+        return self.event_groups(catalog.TRANSACTIONAL)
+
+    def marketing_groups(self) -> list[tuple[str, list[Any]]]:
+        return self.event_groups(catalog.MARKETING)
+
+    def events_field(self) -> str:
+        return f"{self.cleaned_data.get('type') or self.instance.type}_events"
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        field = self.events_field()
+        if field in self.fields and field not in self._errors:
+            self.instance.type = cleaned.get("type") or self.instance.type
+            try:
+                cleaned["events"] = self.instance.validate_events(cleaned.get(field) or [])
+            except ValidationError as exc:
+                self.add_error(field, exc)
+        return cleaned
+
+    def save(self, commit: bool = True) -> Webhook:
+        assert commit, "the subscriptions are saved with the webhook"
+        webhook = super().save()
+        webhook.set_events(self.cleaned_data["events"])
+        return webhook
+
+
+class SendTestForm(forms.Form):
+    event = forms.ChoiceField(label="Event")
+
+    def __init__(self, webhook: Webhook, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        events = webhook.event_types()
+        self.fields["event"].choices = [(event.subscription, event.label) for event in events]
+        if events:
+            self.fields["event"].initial = events[0].subscription
+        self.webhook = webhook
+
+    def event_type(self) -> catalog.EventType:
+        event = catalog.get(self.webhook.type, self.cleaned_data["event"])
+        assert event is not None  # the choices are the webhook's own events
+        return event

@@ -1,0 +1,47 @@
+"""RQ jobs and their enqueueing. Jobs are thin: they take ids and return a short
+outcome that shows in the RQ dashboard."""
+
+from __future__ import annotations
+
+import logging
+
+import django_rq
+from django.db import transaction
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from events.catalog import EventType
+from webhooks import sending
+from webhooks.models import Delivery, Webhook
+
+logger = logging.getLogger(__name__)
+
+# Test sends have their own queue, a fast lane that bulk deliveries never clog.
+TESTS_QUEUE = "tests"
+
+
+class QueueUnavailable(Exception):
+    """Redis could not take the job."""
+
+
+def send_test(delivery_id: int) -> str:
+    """Send one "Send a test" delivery, once: test sends are never retried."""
+    return sending.send(delivery_id)
+
+
+def enqueue_test(webhook: Webhook, event: EventType) -> Delivery:
+    """Create a test delivery of `event`'s sample payload and queue it on the fast lane.
+
+    Raises QueueUnavailable (and cancels the delivery) when Redis cannot be reached.
+    """
+    payload = event.sample(timezone.now(), webhook.account.time_zone)
+    with transaction.atomic():
+        delivery = Delivery.objects.create(webhook=webhook, event=event.subscription, payload=payload, is_test=True)
+    try:
+        # result_ttl keeps the outcome visible in the dashboard for a day.
+        django_rq.get_queue(TESTS_QUEUE).enqueue(send_test, delivery.pk, result_ttl=86400, failure_ttl=86400)
+    except RedisError as exc:
+        logger.error("could not queue test delivery %s: %s", delivery.pk, exc)
+        Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.CANCELLED, completed_at=timezone.now())
+        raise QueueUnavailable from exc
+    return delivery

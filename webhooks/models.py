@@ -1,0 +1,203 @@
+"""Webhooks, what they subscribe to, and what is delivered to them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from events import catalog
+
+TYPE_CHOICES = [(catalog.TRANSACTIONAL, "Transactional"), (catalog.MARKETING, "Marketing")]
+
+
+def limit_message() -> str:
+    return f"You can create up to {settings.WEBHOOKS_MAX_PER_ACCOUNT} webhooks. Delete one to add a new one."
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced, safe to show and to log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:••••••@{host}"))
+
+
+class Webhook(models.Model):
+    account = models.ForeignKey(Account, models.CASCADE, related_name="webhooks")
+    url = models.URLField("URL", max_length=2048)
+    description = models.CharField(max_length=255, blank=True)
+    type = models.CharField(max_length=20, choices=TYPE_CHOICES, default=catalog.TRANSACTIONAL)
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.description or mask_url(self.url)
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self.url)
+
+    def clean(self) -> None:
+        if self._state.adding and self.account_id is not None and self.account_is_full():
+            raise ValidationError(limit_message(), code="limit")
+
+    def account_is_full(self) -> bool:
+        return Webhook.objects.filter(account_id=self.account_id).count() >= settings.WEBHOOKS_MAX_PER_ACCOUNT
+
+    def event_names(self) -> list[str]:
+        """Subscribed events in catalog order."""
+        subscribed = {s.event for s in self.subscriptions.all()}
+        return [event.subscription for event in catalog.for_type(self.type) if event.subscription in subscribed]
+
+    def event_types(self) -> list[catalog.EventType]:
+        subscribed = {s.event for s in self.subscriptions.all()}
+        return [event for event in catalog.for_type(self.type) if event.subscription in subscribed]
+
+    def validate_events(self, names: Iterable[str]) -> list[str]:
+        """Canonical subscription names for `names`, or a ValidationError naming the bad ones."""
+        names = list(names)
+        if not names:
+            raise ValidationError("Select at least one event.", code="required")
+        unknown = [name for name in names if catalog.get(self.type, name) is None]
+        if unknown:
+            label = catalog.TYPE_LABELS.get(self.type, self.type)
+            raise ValidationError(
+                f"Not a {label.lower()} event: {', '.join(unknown)}.", code="invalid_event", params={"events": unknown}
+            )
+        canonical = {catalog.get(self.type, name).subscription for name in names}  # type: ignore[union-attr]
+        return [event.subscription for event in catalog.for_type(self.type) if event.subscription in canonical]
+
+    @transaction.atomic
+    def set_events(self, names: Iterable[str]) -> None:
+        """Replace the subscriptions with `names` (validated; aliases become canonical)."""
+        wanted = self.validate_events(names)
+        self.subscriptions.exclude(event__in=wanted).delete()
+        existing = set(self.subscriptions.values_list("event", flat=True))
+        Subscription.objects.bulk_create(Subscription(webhook=self, event=e) for e in wanted if e not in existing)
+
+
+class Subscription(models.Model):
+    webhook = models.ForeignKey(Webhook, models.CASCADE, related_name="subscriptions")
+    # The canonical subscription name of the catalog, e.g. "hardBounce".
+    event = models.CharField(max_length=40)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["webhook", "event"], name="unique_subscription")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.event
+
+    def clean(self) -> None:
+        if catalog.get(self.webhook.type, self.event) is None:
+            label = catalog.TYPE_LABELS.get(self.webhook.type, self.webhook.type)
+            raise ValidationError({"event": f"Not a {label.lower()} event: {self.event}."})
+
+
+class Delivery(models.Model):
+    """One event (or one test) owed to one webhook."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    webhook = models.ForeignKey(Webhook, models.CASCADE, related_name="deliveries")
+    # Sent as `webhook-id`: stable across the retries of one delivery, so receivers can dedupe.
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    event = models.CharField(max_length=40, help_text="Subscription name of the event.")
+    payload = models.JSONField()
+    is_test = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempt_count = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.webhook}"
+
+    @property
+    def webhook_message_id(self) -> str:
+        return f"msg_{self.uid.hex}"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in {self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED}
+
+    def event_type(self) -> catalog.EventType | None:
+        return catalog.get(self.webhook.type, self.event)
+
+    def claim(self, lease: timedelta) -> bool:
+        """Take this delivery for sending; False if another worker has it or it is done.
+
+        The conditional UPDATE is the lock: of two jobs for one delivery, only one
+        changes the row, so a duplicate job can never send twice.
+        """
+        now = timezone.now()
+        claimed = Delivery.objects.filter(pk=self.pk, status=self.Status.PENDING).update(
+            status=self.Status.SENDING,
+            lease_expires_at=now + lease,
+            attempt_count=models.F("attempt_count") + 1,
+        )
+        if claimed:
+            self.refresh_from_db()
+        return bool(claimed)
+
+    def last_attempt(self) -> Attempt | None:
+        return self.attempts.order_by("-number").first()
+
+
+class Attempt(models.Model):
+    """One HTTP try of a delivery, written before the request and completed after it."""
+
+    delivery = models.ForeignKey(Delivery, models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    request_url = models.CharField(max_length=2048)
+    request_headers = models.JSONField(default=dict)
+    request_body = models.TextField()
+    response_status = models.PositiveIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="unique_attempt_number")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}"
+
+    @property
+    def is_success(self) -> bool:
+        return self.response_status is not None and 200 <= self.response_status < 300
+
+    @property
+    def is_complete(self) -> bool:
+        return self.response_status is not None or bool(self.error)

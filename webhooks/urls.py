@@ -1,0 +1,14 @@
+from django.urls import path
+
+from webhooks import views
+
+app_name = "webhooks"
+urlpatterns = [
+    path("", views.webhook_list, name="list"),
+    path("new/", views.webhook_add, name="add"),
+    path("<int:pk>/edit/", views.webhook_edit, name="edit"),
+    path("<int:pk>/delete/", views.webhook_delete, name="delete"),
+    path("<int:pk>/toggle/", views.webhook_toggle, name="toggle"),
+    path("<int:pk>/test/", views.send_test, name="send_test"),
+    path("<int:pk>/test/<int:delivery_pk>/", views.test_result, name="test_result"),
+]

@@ -1,0 +1,127 @@
+"""The Webhooks pages: list, add, edit, delete and "Send a test"."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.decorators import account_required
+from accounts.models import Account
+from events import catalog
+from webhooks import jobs
+from webhooks.forms import SendTestForm, WebhookForm
+from webhooks.models import Delivery, Webhook
+
+
+def get_webhook_for_user(request: HttpRequest, pk: int) -> Webhook:
+    return get_object_or_404(Webhook.objects.select_related("account"), pk=pk, account=request.user.account)
+
+
+def get_test_delivery_for_user(request: HttpRequest, webhook: Webhook, pk: int) -> Delivery:
+    return get_object_or_404(Delivery, pk=pk, webhook=webhook, is_test=True)
+
+
+@account_required
+def webhook_list(request: HttpRequest) -> HttpResponse:
+    webhooks = list(Webhook.objects.filter(account=request.user.account).prefetch_related("subscriptions"))
+    groups = [
+        (label, [webhook for webhook in webhooks if webhook.type == type])
+        for type, label in catalog.TYPE_LABELS.items()
+    ]
+    return render(
+        request,
+        "webhooks/list.html",
+        {"groups": groups, "count": len(webhooks), "limit": settings.WEBHOOKS_MAX_PER_ACCOUNT},
+    )
+
+
+@account_required
+@require_http_methods(["GET", "POST"])
+def webhook_add(request: HttpRequest) -> HttpResponse:
+    account = request.user.account
+    webhook = Webhook(account=account)
+    if request.method != "POST":
+        form = WebhookForm(instance=webhook, initial={"type": request.GET.get("type", catalog.TRANSACTIONAL)})
+        return render(request, "webhooks/form.html", {"form": form, "adding": True})
+
+    with transaction.atomic():
+        # Locking the account serialises concurrent adds, so the 40 limit cannot be overshot.
+        Account.objects.select_for_update().get(pk=account.pk)
+        form = WebhookForm(request.POST, instance=webhook)
+        if form.is_valid():
+            webhook = form.save()
+            messages.success(request, f"Webhook {webhook.masked_url} added.")
+            return redirect("webhooks:list")
+    return render(request, "webhooks/form.html", {"form": form, "adding": True}, status=400)
+
+
+@account_required
+@require_http_methods(["GET", "POST"])
+def webhook_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    webhook = get_webhook_for_user(request, pk)
+    form = WebhookForm(request.POST or None, instance=webhook)
+    if request.method == "POST":
+        if form.is_valid():
+            with transaction.atomic():
+                form.save()
+            messages.success(request, f"Webhook {webhook.masked_url} saved.")
+            return redirect("webhooks:list")
+        return render(request, "webhooks/form.html", {"form": form, "webhook": webhook}, status=400)
+    return render(request, "webhooks/form.html", {"form": form, "webhook": webhook})
+
+
+@account_required
+@require_http_methods(["GET", "POST"])
+def webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    webhook = get_webhook_for_user(request, pk)
+    if request.method == "POST":
+        webhook.delete()
+        messages.success(request, f"Webhook {webhook.masked_url} deleted.")
+        return redirect("webhooks:list")
+    return render(request, "webhooks/confirm_delete.html", {"webhook": webhook})
+
+
+@account_required
+@require_http_methods(["GET", "POST"])
+def send_test(request: HttpRequest, pk: int) -> HttpResponse:
+    webhook = get_webhook_for_user(request, pk)
+    form = SendTestForm(webhook, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            delivery = jobs.enqueue_test(webhook, form.event_type())
+        except jobs.QueueUnavailable:
+            form.add_error(None, "The test could not be queued: the delivery queue is unreachable. Try again shortly.")
+        else:
+            return redirect("webhooks:test_result", pk=webhook.pk, delivery_pk=delivery.pk)
+    recent = webhook.deliveries.filter(is_test=True).prefetch_related("attempts")[:5]
+    status = 400 if form.errors else 200
+    return render(
+        request, "webhooks/send_test.html", {"webhook": webhook, "form": form, "recent": recent}, status=status
+    )
+
+
+@account_required
+def test_result(request: HttpRequest, pk: int, delivery_pk: int) -> HttpResponse:
+    """The outcome of one test send; the page polls its own fragment until it arrives."""
+    webhook = get_webhook_for_user(request, pk)
+    delivery = get_test_delivery_for_user(request, webhook, delivery_pk)
+    context = {"webhook": webhook, "delivery": delivery, "attempt": delivery.last_attempt()}
+    if request.GET.get("fragment"):
+        return render(request, "webhooks/_test_result.html", context)
+    context["form"] = SendTestForm(webhook, initial={"event": delivery.event})
+    return render(request, "webhooks/send_test.html", context)
+
+
+@account_required
+@require_POST
+def webhook_toggle(request: HttpRequest, pk: int) -> HttpResponse:
+    webhook = get_webhook_for_user(request, pk)
+    webhook.enabled = not webhook.enabled
+    webhook.disabled_reason = "" if webhook.enabled else "Disabled by a user."
+    webhook.save(update_fields=["enabled", "disabled_reason", "modified_at"])
+    messages.success(request, f"Webhook {webhook.masked_url} {'enabled' if webhook.enabled else 'disabled'}.")
+    return redirect("webhooks:list")
