@@ -129,6 +129,10 @@ RQ_QUEUES = {
     "tests": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 120},
     "deliveries": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600},
 }
+# Enqueue when told to. Code that writes deliveries enqueues them with transaction.on_commit
+# itself, so that a job never names a row that is not committed yet, and a Redis outage
+# surfaces where it can be handled instead of in a callback.
+RQ = {"COMMIT_MODE": "auto"}
 
 # Webhooks
 WEBHOOKS_MAX_PER_ACCOUNT = env_int("WEBHOOKS_MAX_PER_ACCOUNT", 40, minimum=1)

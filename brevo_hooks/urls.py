@@ -6,6 +6,5 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="webhooks:list", permanent=False)),
     path("", include("accounts.urls")),
     path("webhooks/", include("webhooks.urls")),
-    path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
 ]

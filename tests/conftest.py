@@ -147,7 +147,7 @@ def worker_process(transactional_db, redis) -> Iterator[Callable[..., subprocess
                 "tests",
                 "deliveries",
                 "--worker-class",
-                "rq.worker.SimpleWorker",
+                "webhooks.worker.Worker",
             ],
             cwd=ROOT,
             env=process_env(**env),

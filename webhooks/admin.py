@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from webhooks.models import Attempt, Delivery, Subscription, Webhook
 
@@ -17,6 +18,8 @@ class WebhookAdmin(admin.ModelAdmin):
     raw_id_fields = ["account"]
     readonly_fields = ["created_at", "modified_at"]
     inlines = [SubscriptionInline]
+    # A URL typed without a scheme means https, as in the app's own form (and Django 6).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("subscriptions")

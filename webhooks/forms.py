@@ -97,7 +97,7 @@ class WebhookForm(forms.ModelForm):
 
 
 class SendTestForm(forms.Form):
-    event = forms.ChoiceField(label="Event")
+    event = forms.ChoiceField(label="Event", error_messages={"required": "Choose the event to send."})
 
     def __init__(self, webhook: Webhook, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -105,6 +105,10 @@ class SendTestForm(forms.Form):
         self.fields["event"].choices = [(event.subscription, event.label) for event in events]
         if events:
             self.fields["event"].initial = events[0].subscription
+            if self.is_bound and not self.data.get("event"):
+                # No choice means the default the menu shows: the webhook's first event.
+                self.data = self.data.copy()
+                self.data["event"] = events[0].subscription
         self.webhook = webhook
 
     def event_type(self) -> catalog.EventType:

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from events import catalog
+from webhooks.fields import OrderedJSONField
 
 TYPE_CHOICES = [(catalog.TRANSACTIONAL, "Transactional"), (catalog.MARKETING, "Marketing")]
 
@@ -124,7 +125,7 @@ class Delivery(models.Model):
     # Sent as `webhook-id`: stable across the retries of one delivery, so receivers can dedupe.
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     event = models.CharField(max_length=40, help_text="Subscription name of the event.")
-    payload = models.JSONField()
+    payload = OrderedJSONField()
     is_test = models.BooleanField(default=False)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     attempt_count = models.PositiveIntegerField(default=0)

@@ -48,7 +48,6 @@ def session() -> requests.Session:
     if _session is None:
         _session = requests.Session()
         _session.trust_env = False  # no proxies or .netrc credentials picked up from the environment
-        _session.max_redirects = 0
     return _session
 
 

@@ -63,7 +63,7 @@ def webhook_add(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def webhook_edit(request: HttpRequest, pk: int) -> HttpResponse:
     webhook = get_webhook_for_user(request, pk)
-    form = WebhookForm(request.POST or None, instance=webhook)
+    form = WebhookForm(request.POST if request.method == "POST" else None, instance=webhook)
     if request.method == "POST":
         if form.is_valid():
             with transaction.atomic():
@@ -89,8 +89,8 @@ def webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def send_test(request: HttpRequest, pk: int) -> HttpResponse:
     webhook = get_webhook_for_user(request, pk)
-    form = SendTestForm(webhook, request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    form = SendTestForm(webhook, request.POST if request.method == "POST" else None)
+    if form.is_valid():
         try:
             delivery = jobs.enqueue_test(webhook, form.event_type())
         except jobs.QueueUnavailable:
