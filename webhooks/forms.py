@@ -24,12 +24,16 @@ def event_choices(type: str) -> list[Any]:
     ]
 
 
+class HttpURLField(forms.URLField):
+    # Only http and https: a webhook is a POST to a web app.
+    default_validators = [URLValidator(schemes=["http", "https"], message=URL_ERROR)]
+
+
 class WebhookForm(forms.ModelForm):
-    url = forms.URLField(
+    url = HttpURLField(
         label="URL",
         max_length=2048,
         assume_scheme="https",
-        validators=[URLValidator(schemes=["http", "https"], message=URL_ERROR)],
         error_messages={"invalid": URL_ERROR, "required": "Enter the URL of your app that receives the events."},
         widget=forms.URLInput(attrs={"placeholder": "https://example.com/webhooks/brevo", "autocomplete": "off"}),
     )
