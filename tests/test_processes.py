@@ -132,13 +132,23 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def test_without_redis_make_run_says_so_in_one_line():
+NO_REDIS = (
+    "CommandError: Redis is not reachable at redis://127.0.0.1:1/0 (ConnectionError). "
+    "Start it (redis-server --daemonize yes) or set REDIS_URL to a running Redis."
+)
+
+
+def test_without_redis_the_check_says_so_in_one_line():
     proc = manage("check_redis", env={**os.environ, "REDIS_URL": "redis://127.0.0.1:1/0"})
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [
-        "CommandError: Redis is not reachable at redis://127.0.0.1:1/0 (ConnectionError). "
-        "Start it (redis-server --daemonize yes) or set REDIS_URL to a running Redis."
-    ]
+    assert proc.stderr.strip().splitlines() == [NO_REDIS]
+
+
+def test_without_redis_make_run_stops_with_that_line_and_no_traceback(tmp_path):
+    proc = start(["make", "-s", "run"], REDIS_URL="redis://127.0.0.1:1/0", PORT=str(free_port()))
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert NO_REDIS in output.splitlines() and "Traceback" not in output
 
 
 def test_a_bad_setting_stops_start_up_naming_the_variable():
