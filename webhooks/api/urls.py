@@ -1,5 +1,5 @@
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from webhooks.api import errors, views
 
@@ -7,13 +7,12 @@ from webhooks.api import errors, views
 urlpatterns = [
     path("webhooks", views.webhooks, name="webhooks"),
     path("webhooks/export", views.export_history, name="export"),
-    path("webhooks/<int:webhook_id>", views.webhook, name="webhook"),
-    path("webhooks/<int:webhook_id>/secret", views.webhook_secret, name="secret"),
-    path("webhooks/<int:webhook_id>/secret/rotate", views.rotate_secret, name="rotate_secret"),
-    path("webhooks/<int:webhook_id>/test", views.send_test, name="test"),
-    path("webhooks/<int:webhook_id>/deliveries", views.deliveries, name="deliveries"),
+    path("webhooks/<int:webhookId>", views.webhook, name="webhook"),
+    path("webhooks/<int:webhookId>/secret", views.webhook_secret, name="secret"),
+    path("webhooks/<int:webhookId>/secret/rotate", views.rotate_secret, name="rotate_secret"),
+    path("webhooks/<int:webhookId>/test", views.send_test, name="test"),
+    path("webhooks/<int:webhookId>/deliveries", views.deliveries, name="deliveries"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:openapi"), name="docs"),
-    path("redoc", SpectacularRedocView.as_view(url_name="api:openapi"), name="redoc"),
     re_path(r"^.*$", errors.not_found),
 ]

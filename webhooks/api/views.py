@@ -37,6 +37,7 @@ ERRORS = {
 }
 NOT_FOUND = {404: OpenApiResponse(s.ErrorSerializer, description="Webhook ID not found")}
 WEBHOOK_ID = OpenApiParameter("webhookId", OpenApiTypes.INT, OpenApiParameter.PATH, description="Id of the webhook")
+# Views take `webhookId` (N803): Brevo's name for the path parameter, kept in the OpenAPI description.
 
 
 def get_webhook_for_caller(request: Request, webhook_id: int) -> Webhook:
@@ -143,8 +144,8 @@ def create_webhook(request: Request) -> Response:
     tags=["Webhooks"],
 )
 @api_view(["GET", "PUT", "DELETE"])
-def webhook(request: Request, webhook_id: int) -> Response:
-    found = get_webhook_for_caller(request, webhook_id)
+def webhook(request: Request, webhookId: int) -> Response:
+    found = get_webhook_for_caller(request, webhookId)
     if request.method == "GET":
         return Response(s.webhook_json(found))
     if request.method == "DELETE":
@@ -220,8 +221,8 @@ def secret_json(webhook: Webhook) -> dict[str, Any]:
     tags=["Signing (brevo-hooks)"],
 )
 @api_view(["GET"])
-def webhook_secret(request: Request, webhook_id: int) -> Response:
-    return Response(secret_json(get_webhook_for_caller(request, webhook_id)))
+def webhook_secret(request: Request, webhookId: int) -> Response:
+    return Response(secret_json(get_webhook_for_caller(request, webhookId)))
 
 
 @extend_schema(
@@ -234,8 +235,8 @@ def webhook_secret(request: Request, webhook_id: int) -> Response:
     tags=["Signing (brevo-hooks)"],
 )
 @api_view(["POST"])
-def rotate_secret(request: Request, webhook_id: int) -> Response:
-    found = get_webhook_for_caller(request, webhook_id)
+def rotate_secret(request: Request, webhookId: int) -> Response:
+    found = get_webhook_for_caller(request, webhookId)
     found.rotate_secret()
     return Response(secret_json(found))
 
@@ -278,8 +279,8 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
     tags=["Deliveries (brevo-hooks)"],
 )
 @api_view(["POST"])
-def send_test(request: Request, webhook_id: int) -> Response:
-    found = get_webhook_for_caller(request, webhook_id)
+def send_test(request: Request, webhookId: int) -> Response:
+    found = get_webhook_for_caller(request, webhookId)
     data = validated(s.TestSendSerializer, request)
     event = catalog.get(found.type, data["event"])
     if event is None:
@@ -308,8 +309,8 @@ def send_test(request: Request, webhook_id: int) -> Response:
     tags=["Deliveries (brevo-hooks)"],
 )
 @api_view(["GET"])
-def deliveries(request: Request, webhook_id: int) -> Response:
-    found = get_webhook_for_caller(request, webhook_id)
+def deliveries(request: Request, webhookId: int) -> Response:
+    found = get_webhook_for_caller(request, webhookId)
     limit = int_param(request, "limit", 50, 1, 500)
     offset = int_param(request, "offset", 0, 0, 10**9)
     rows = found.deliveries.all()
