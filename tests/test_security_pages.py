@@ -240,41 +240,45 @@ def test_one_address_cannot_spray_many_accounts(db, clean_cache):
     assert statuses[50] == 429
 
 
-def test_check_deploy_is_clean_with_production_settings(tmp_path):
-    env = {
+def production_manage(tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """Run manage.py in a fresh process with production-like settings from the environment."""
+    environment = {
         "PATH": "/usr/bin:/bin",
         "DEBUG": "false",
         "SECRET_KEY": "k3y-" + "x9Qz!" * 12,
         "ALLOWED_HOSTS": "hooks.example.com",
         "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+        **env,
     }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
     )
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    result = production_manage(tmp_path, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def test_plain_http_can_be_allowed_for_local_runs(tmp_path):
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "DEBUG": "false",
-        "SECRET_KEY": "k3y-" + "x9Qz!" * 12,
-        "ALLOW_PLAIN_HTTP": "true",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
-    }
     code = "from django.conf import settings as s; print(s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE)"
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = production_manage(tmp_path, "shell", "-c", code, ALLOW_PLAIN_HTTP="true")
     assert result.stdout.strip().splitlines()[-1] == "False False", result.stderr
+
+
+def test_an_oversized_form_is_a_400_not_a_500(owner_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
+    response = owner_client.post("/webhooks/new/", {"type": "transactional", "description": "x" * 5000})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "url", ["https://exa mple.com/", "https://[::1/", "https://example.com:99999/", "http://\u2603\u200b.invalid/"]
+)
+def test_odd_urls_in_the_form_are_field_errors(owner_client, url):
+    response = owner_client.post(
+        "/webhooks/new/", {"type": "transactional", "url": url, "transactional_events": ["delivered"]}
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors["url"]

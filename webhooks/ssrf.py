@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
@@ -29,6 +30,9 @@ CGNAT = ipaddress.ip_network("100.64.0.0/10")
 METADATA = ipaddress.ip_address("169.254.169.254")
 # NAT64 gateways turn 64:ff9b::a.b.c.d into a connection to a.b.c.d.
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"}
 
 
 class UnsafeURL(ValueError):
@@ -50,8 +54,10 @@ def parse(url: str) -> Target:
     """The scheme, host and port of `url`, or UnsafeURL saying what is wrong with it."""
     if not isinstance(url, str) or not url:
         raise UnsafeURL("Enter a URL.")
-    if any(ord(char) < 33 or ord(char) == 127 for char in url):
-        raise UnsafeURL("The URL must not contain spaces or control characters.")
+    # Spaces, control and invisible characters (zero-width, bidi overrides, surrogates) have no
+    # place in a URL and make one look like another.
+    if any(ord(char) < 33 or unicodedata.category(char) in INVISIBLE for char in url):
+        raise UnsafeURL("The URL must not contain spaces, control characters or invisible characters.")
     try:
         parts: SplitResult = urlsplit(url)
         port = parts.port
