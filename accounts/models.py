@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.utils import timezone
 
 API_KEY_PREFIX = "xkeysib-"
+# "Last used" is shown to the minute; writing it more often would cost a write per API call.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class Account(models.Model):
@@ -90,6 +93,18 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def touch(self) -> None:
+        """Record that the key was just used, at most one write a minute."""
+        now = timezone.now()
+        if self.last_used_at is None or now - self.last_used_at >= LAST_USED_RESOLUTION:
+            ApiKey.objects.filter(pk=self.pk).update(last_used_at=now)
+            self.last_used_at = now
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
 
     @classmethod
     def create_for(cls, account: Account, name: str, raw: str | None = None) -> tuple[ApiKey, str]:

@@ -6,6 +6,7 @@ listed in the README; a bad value fails at start-up with a message naming it.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -37,6 +38,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_rq",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "events",
     "webhooks",
@@ -134,13 +138,80 @@ RQ_QUEUES = {
 # surfaces where it can be handled instead of in a callback.
 RQ = {"COMMIT_MODE": "auto"}
 
+# The login rate limit counts in this cache; Redis, so that every web process sees the same counts.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "brevo-hooks",
+    }
+}
+
 # Webhooks
 WEBHOOKS_MAX_PER_ACCOUNT = env_int("WEBHOOKS_MAX_PER_ACCOUNT", 40, minimum=1)
 WEBHOOKS_TIMEOUT = env_float("WEBHOOKS_TIMEOUT", 15.0)
+# Lifts the SSRF address rules (loopback, private, link-local...): development and tests only.
+WEBHOOKS_ALLOW_PRIVATE_URLS = env_bool("WEBHOOKS_ALLOW_PRIVATE_URLS", False)
+# How long the previous signing secret keeps signing after a rotation, in seconds.
+WEBHOOKS_SECRET_ROTATION_GRACE = env_int("WEBHOOKS_SECRET_ROTATION_GRACE", 24 * 3600)
+# The addresses our workers send from, shown to users so that they can allow-list them.
+WEBHOOKS_EGRESS_IP_RANGES = env_list("WEBHOOKS_EGRESS_IP_RANGES", "")
+for _range in WEBHOOKS_EGRESS_IP_RANGES:
+    try:
+        ipaddress.ip_network(_range, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"WEBHOOKS_EGRESS_IP_RANGES must be comma-separated IP ranges such as 203.0.113.0/24, not {_range!r}."
+        ) from None
+
+# Request bodies (API and forms) above this size are refused with a 400.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 256 * 1024, minimum=1024)
+
+# The /v3 API: Brevo's, authenticated by the `api-key` header, JSON in and out.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["webhooks.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["webhooks.api.parsers.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "webhooks.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "brevo-hooks API",
+    "DESCRIPTION": (
+        "Brevo's /v3 webhooks API, so that Brevo's SDKs work by changing the base URL, "
+        "plus our additions: signing secrets, test sends and the delivery log."
+    ),
+    "VERSION": "3.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    # Swagger UI and Redoc from the vendored sidecar package: the docs work offline, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/v3",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"WebhookTypeEnum": ["transactional", "marketing"]},
+}
 
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# HTTPS everywhere when DEBUG is off. ALLOW_PLAIN_HTTP=true is the escape hatch for
+# `make web` on a laptop and for the tests; behind a TLS-terminating proxy, set
+# SECURE_PROXY_SSL_HEADER=true so that Django trusts X-Forwarded-Proto.
+_HTTPS = not DEBUG and not env_bool("ALLOW_PLAIN_HTTP", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _HTTPS)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if _HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", _HTTPS)
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {
     "version": 1,

@@ -2,9 +2,15 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from webhooks import views as webhook_views
+from webhooks.api import views as api_views
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="webhooks:list", permanent=False)),
     path("", include("accounts.urls")),
     path("webhooks/", include("webhooks.urls")),
+    path("egress-ips.json", webhook_views.egress_ips, name="egress_ips"),
+    path("exports/<str:token>.csv", api_views.export_download, name="export_download"),
+    path("v3/", include(("webhooks.api.urls", "api"))),
     path("admin/", admin.site.urls),
 ]

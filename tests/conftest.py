@@ -177,3 +177,27 @@ def wait_until(condition: Callable[[], object], timeout: float = 10.0, interval:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+@pytest.fixture
+def no_private_urls(settings) -> None:
+    """The production SSRF rules, which `make test` lifts for the 127.0.0.1 receivers."""
+    from webhooks import outbound
+
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = False
+    # Pooled keep-alive connections were checked under the old rule; start afresh.
+    outbound.session().close()
+    yield
+    outbound.session().close()
+
+
+@pytest.fixture
+def api_client(api_key) -> Client:
+    """A Django test client that sends the owner account's API key."""
+    return Client(HTTP_API_KEY=api_key)
+
+
+@pytest.fixture
+def stranger_api_client(stranger) -> Client:
+    _, raw = ApiKey.create_for(stranger.account, "Stranger's key")
+    return Client(HTTP_API_KEY=raw)

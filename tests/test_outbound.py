@@ -39,7 +39,7 @@ def test_a_timeout_is_always_set(receiver, settings):
 @pytest.mark.parametrize(
     "url,message",
     [
-        ("http://does-not-exist.invalid/", "Could not resolve the host name"),
+        ("http://does-not-exist.invalid/", "Could not resolve the host name does-not-exist.invalid."),
         ("http://127.0.0.1:1/", "Connection refused"),
     ],
 )

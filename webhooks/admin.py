@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db import models
 
-from webhooks.models import Attempt, Delivery, Subscription, Webhook
+from webhooks.models import Attempt, Delivery, Export, Subscription, Webhook
 
 
 class SubscriptionInline(admin.TabularInline):
@@ -16,10 +16,20 @@ class WebhookAdmin(admin.ModelAdmin):
     list_select_related = ["account"]
     search_fields = ["url", "description", "account__name"]
     raw_id_fields = ["account"]
-    readonly_fields = ["created_at", "modified_at"]
+    # Secrets never appear in the admin: operators see that they exist, not what they are.
+    exclude = ["url", "auth_token", "signing_secret", "previous_signing_secret"]
+    readonly_fields = ["masked_url", "has_auth_token", "previous_secret_expires_at", "created_at", "modified_at"]
     inlines = [SubscriptionInline]
     # A URL typed without a scheme means https, as in the app's own form (and Django 6).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def has_add_permission(self, request) -> bool:
+        # The URL is read-only here (it may hold a password); webhooks are made in the app or the API.
+        return False
+
+    @admin.display(description="bearer token", boolean=True)
+    def has_auth_token(self, obj: Webhook) -> bool:
+        return bool(obj.auth_token)
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("subscriptions")
@@ -64,6 +74,20 @@ class AttemptAdmin(admin.ModelAdmin):
     raw_id_fields = ["delivery"]
     # The log of what happened is evidence: it is read, never edited.
     readonly_fields = [f.name for f in Attempt._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Export)
+class ExportAdmin(admin.ModelAdmin):
+    list_display = ["id", "account", "status", "row_count", "created_at", "finished_at", "notified_at", "error"]
+    list_filter = ["status", "created_at"]
+    list_select_related = ["account"]
+    search_fields = ["account__name"]
+    raw_id_fields = ["account"]
+    exclude = ["csv", "token_hash", "notify_url"]
+    readonly_fields = ["params", "base_url", "status", "row_count", "error", "created_at", "finished_at", "expires_at"]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -9,9 +9,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
 from events import catalog
-from webhooks.models import Webhook
-
-URL_ERROR = "Enter a valid URL starting with http:// or https://, such as https://example.com/webhooks/brevo."
+from webhooks import validators
+from webhooks.models import Webhook, mask_url, unmask_url
+from webhooks.validators import URL_ERROR
 
 
 def event_choices(type: str) -> list[Any]:
@@ -53,6 +53,22 @@ class WebhookForm(forms.ModelForm):
         required=False,
     )
 
+    auth_token = forms.CharField(
+        label="Bearer token",
+        required=False,
+        strip=True,
+        max_length=validators.TOKEN_MAX,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    remove_auth_token = forms.BooleanField(label="Remove the bearer token", required=False)
+    custom_headers = forms.CharField(
+        label="Custom headers",
+        required=False,
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "X-Api-Key: 1234\nX-Tenant: acme", "spellcheck": "false"}
+        ),
+    )
+
     class Meta:
         model = Webhook
         fields = ["type", "url", "description"]
@@ -64,6 +80,30 @@ class WebhookForm(forms.ModelForm):
             # As in Brevo's API, a webhook keeps its type; make a new one to change it.
             self.fields["type"].disabled = True
             self.initial[f"{self.instance.type}_events"] = self.instance.event_names()
+            # A password in the URL is never shown back; sending the mask back keeps it.
+            self.initial["url"] = mask_url(self.instance.url)
+            self.initial["custom_headers"] = "\n".join(f"{h['key']}: {h['value']}" for h in self.instance.headers)
+        if not self.instance.auth_token:
+            del self.fields["remove_auth_token"]
+
+    def clean_url(self) -> str:
+        url = unmask_url(self.cleaned_data["url"], "" if self.instance._state.adding else self.instance.url)
+        return validators.validate_url(url)
+
+    def clean_auth_token(self) -> str:
+        token = self.cleaned_data["auth_token"]
+        return validators.validate_token(token) if token else ""
+
+    def clean_custom_headers(self) -> list[dict[str, str]]:
+        headers = []
+        for number, line in enumerate(self.cleaned_data["custom_headers"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, colon, value = line.partition(":")
+            if not colon:
+                raise ValidationError(f"Line {number}: write each header as Name: value.")
+            headers.append({"key": name, "value": value})
+        return validators.validate_headers(headers)
 
     def event_groups(self, type: str) -> list[tuple[str, list[Any]]]:
         """The checkboxes of `type`'s events under their headings ("" for none)."""
@@ -95,6 +135,11 @@ class WebhookForm(forms.ModelForm):
 
     def save(self, commit: bool = True) -> Webhook:
         assert commit, "the subscriptions are saved with the webhook"
+        self.instance.headers = self.cleaned_data["custom_headers"]
+        if self.cleaned_data.get("auth_token"):
+            self.instance.auth_token = self.cleaned_data["auth_token"]
+        elif self.cleaned_data.get("remove_auth_token"):
+            self.instance.auth_token = ""
         webhook = super().save()
         webhook.set_events(self.cleaned_data["events"])
         return webhook

@@ -11,13 +11,15 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from events.catalog import EventType
-from webhooks import sending
-from webhooks.models import Delivery, Webhook
+from webhooks import exports, sending
+from webhooks.models import Delivery, Export, Webhook
 
 logger = logging.getLogger(__name__)
 
 # Test sends have their own queue, a fast lane that bulk deliveries never clog.
 TESTS_QUEUE = "tests"
+# Exports are rare and slow: the bulk queue, never the fast lane.
+EXPORTS_QUEUE = "deliveries"
 
 
 class QueueUnavailable(Exception):
@@ -45,3 +47,18 @@ def enqueue_test(webhook: Webhook, event: EventType) -> Delivery:
         Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.CANCELLED, completed_at=timezone.now())
         raise QueueUnavailable from exc
     return delivery
+
+
+def run_export(export_id: int) -> str:
+    """Build one export's CSV and POST its link to the export's notifyURL."""
+    return exports.run(export_id)
+
+
+def enqueue_export(export: Export) -> None:
+    """Queue the export job once the Export row is committed; QueueUnavailable if Redis is down."""
+    try:
+        django_rq.get_queue(EXPORTS_QUEUE).enqueue(run_export, export.pk, result_ttl=86400, failure_ttl=86400)
+    except RedisError as exc:
+        logger.error("could not queue export %s: %s", export.pk, exc)
+        Export.objects.filter(pk=export.pk).update(status=Export.Status.FAILED, error="The queue was unreachable.")
+        raise QueueUnavailable from exc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
@@ -14,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from events import catalog
+from webhooks import signing
 from webhooks.fields import OrderedJSONField
 
 TYPE_CHOICES = [(catalog.TRANSACTIONAL, "Transactional"), (catalog.MARKETING, "Marketing")]
@@ -23,15 +26,38 @@ def limit_message() -> str:
     return f"You can create up to {settings.WEBHOOKS_MAX_PER_ACCOUNT} webhooks. Delete one to add a new one."
 
 
+MASK = "••••••"
+
+
 def mask_url(url: str) -> str:
     """The URL with any password replaced, safe to show and to log."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    try:
+        parts = urlsplit(url)
+        password, port = parts.password, parts.port
+    except ValueError:
+        return "(invalid URL)"
+    if password is None:
         return url
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:••••••@{host}"))
+    if ":" in host:
+        host = f"[{host}]"
+    if port:
+        host = f"{host}:{port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:{MASK}@{host}"))
+
+
+def unmask_url(new: str, old: str) -> str:
+    """`new`, with the stored password put back if `new` still shows it masked.
+
+    Forms and API clients send back the masked URL they were shown; that means
+    "keep the password", as long as the user and host did not change.
+    """
+    if old and MASK in new and mask_url(old) != old:
+        masked_old = urlsplit(mask_url(old))
+        parts = urlsplit(new)
+        if parts.netloc == masked_old.netloc:
+            return urlunsplit(parts._replace(netloc=urlsplit(old).netloc))
+    return new
 
 
 class Webhook(models.Model):
@@ -39,6 +65,15 @@ class Webhook(models.Model):
     url = models.URLField("URL", max_length=2048)
     description = models.CharField(max_length=255, blank=True)
     type = models.CharField(max_length=20, choices=TYPE_CHOICES, default=catalog.TRANSACTIONAL)
+    batched = models.BooleanField(default=False)
+    # Sent as `Authorization: Bearer <token>` (Brevo's `auth`); never shown back in clear.
+    auth_token = models.CharField(max_length=1000, blank=True)
+    # Brevo's `headers`: [{"key": ..., "value": ...}], checked by validators.validate_headers.
+    headers = models.JSONField(default=list, blank=True)
+    signing_secret = models.CharField(max_length=100, default=signing.new_secret)
+    # After a rotation the old secret still signs until it expires, so receivers can switch calmly.
+    previous_signing_secret = models.CharField(max_length=100, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
     disabled_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -57,6 +92,26 @@ class Webhook(models.Model):
     def clean(self) -> None:
         if self._state.adding and self.account_id is not None and self.account_is_full():
             raise ValidationError(limit_message(), code="limit")
+
+    def signing_secrets(self) -> list[str]:
+        """The secrets that sign a delivery now: the current one, and the previous one in its grace period."""
+        valid = [self.signing_secret]
+        if (
+            self.previous_signing_secret
+            and self.previous_secret_expires_at
+            and self.previous_secret_expires_at > (timezone.now())
+        ):
+            valid.append(self.previous_signing_secret)
+        return valid
+
+    def rotate_secret(self) -> None:
+        """Make a new signing secret; the current one keeps signing for the grace period."""
+        self.previous_signing_secret = self.signing_secret
+        self.previous_secret_expires_at = timezone.now() + timedelta(seconds=settings.WEBHOOKS_SECRET_ROTATION_GRACE)
+        self.signing_secret = signing.new_secret()
+        self.save(
+            update_fields=["signing_secret", "previous_signing_secret", "previous_secret_expires_at", "modified_at"]
+        )
 
     def account_is_full(self) -> bool:
         return Webhook.objects.filter(account_id=self.account_id).count() >= settings.WEBHOOKS_MAX_PER_ACCOUNT
@@ -202,3 +257,58 @@ class Attempt(models.Model):
     @property
     def is_complete(self) -> bool:
         return self.response_status is not None or bool(self.error)
+
+
+class ExportQuerySet(models.QuerySet["Export"]):
+    def by_token(self, token: str) -> Export | None:
+        """The finished, unexpired export whose download token is `token`, or None."""
+        return (
+            self.filter(token_hash=Export.hash_token(token), status=Export.Status.DONE, expires_at__gt=timezone.now())
+            .select_related("account")
+            .first()
+        )
+
+
+class Export(models.Model):
+    """A CSV of delivery history asked for through POST /v3/webhooks/export.
+
+    The CSV lives in the database so that any web process can serve it; the link
+    that reaches `notifyURL` holds a random token, of which only the hash is kept.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    account = models.ForeignKey(Account, models.CASCADE, related_name="exports")
+    params = models.JSONField(help_text="The filters of the request, as validated.")
+    notify_url = models.URLField(max_length=2048)
+    base_url = models.CharField(max_length=500, help_text="Where the download link points.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    token_hash = models.CharField(max_length=64, blank=True, editable=False)
+    csv = models.TextField(blank=True)
+    row_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ExportQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} of {self.account}"
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def new_token(self) -> str:
+        """A fresh download token; only its hash is stored."""
+        token = secrets.token_urlsafe(32)
+        self.token_hash = self.hash_token(token)
+        return token

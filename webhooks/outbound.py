@@ -3,6 +3,11 @@
 Timeouts are always set, redirects are never followed, response bodies are read
 up to a cap, and every failure becomes one `OutboundError` with a sentence a
 marketer can read ("Connection refused", "Timed out after 15 s").
+
+Connections are opened by `GuardedHTTPConnection`, which resolves the host itself,
+refuses private addresses (`ssrf`) and connects to the address it checked: there is
+no second DNS lookup that a rebinding attacker could answer differently. The Host
+header, TLS SNI and certificate checks still use the host name of the URL.
 """
 
 from __future__ import annotations
@@ -13,7 +18,13 @@ from dataclasses import dataclass
 
 import requests
 from django.conf import settings
-from urllib3.exceptions import NameResolutionError
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util import connection as urllib3_connection
+
+from webhooks import ssrf
 
 USER_AGENT = "brevo-hooks/1.0 (+https://github.com/brevo-hooks)"
 # Enough of a response to debug with; the rest is read and dropped.
@@ -39,6 +50,59 @@ class Response:
         return self.body[:limit].decode("utf-8", errors="replace")
 
 
+class GuardedConnectionMixin:
+    """Resolve and check the host, then connect to one of the checked addresses."""
+
+    host: str
+    port: int
+    timeout: float | None
+    source_address: tuple[str, int] | None
+    socket_options: list[tuple[int, int, int | bytes]] | None
+
+    def _new_conn(self) -> socket.socket:
+        # Raises ssrf.UnsafeURL, which urllib3 does not catch, so it reaches `post` as is.
+        addresses = ssrf.checked_addresses(self.host.strip("[]").rstrip("."), self.port)
+        error: OSError | None = None
+        for address in addresses:
+            try:
+                return urllib3_connection.create_connection(
+                    (str(address), self.port),
+                    self.timeout,
+                    source_address=self.source_address,
+                    socket_options=self.socket_options,
+                )
+            except TimeoutError as exc:
+                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out.") from exc
+            except OSError as exc:
+                error = exc
+        raise NewConnectionError(self, f"Failed to establish a new connection: {error}") from error  # type: ignore[arg-type]
+
+
+class GuardedHTTPConnection(GuardedConnectionMixin, HTTPConnection):
+    pass
+
+
+class GuardedHTTPSConnection(GuardedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = GuardedHTTPConnection
+
+
+class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = GuardedHTTPSConnection
+
+
+class GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
+        super().init_poolmanager(*args, **kwargs)  # type: ignore[arg-type]
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": GuardedHTTPConnectionPool,
+            "https": GuardedHTTPSConnectionPool,
+        }
+
+
 _session: requests.Session | None = None
 
 
@@ -48,13 +112,23 @@ def session() -> requests.Session:
     if _session is None:
         _session = requests.Session()
         _session.trust_env = False  # no proxies or .netrc credentials picked up from the environment
+        adapter = GuardedAdapter()
+        _session.mount("http://", adapter)
+        _session.mount("https://", adapter)
     return _session
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float | None = None) -> Response:
-    """POST `body` to `url`; return the response, or raise OutboundError."""
+    """POST `body` to `url`; return the response, or raise OutboundError.
+
+    The URL is checked against the SSRF rules as the connection is made.
+    """
     timeout = timeout if timeout is not None else settings.WEBHOOKS_TIMEOUT
     started = time.monotonic()
+    try:
+        ssrf.parse(url)
+    except ssrf.UnsafeURL as exc:
+        raise OutboundError(str(exc)) from None
     try:
         response = session().post(
             url,
@@ -68,8 +142,13 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float | None =
             content = _read_capped(response, deadline=started + timeout)
         finally:
             response.close()
+    except ssrf.UnsafeURL as exc:
+        raise OutboundError(str(exc)) from None
     except requests.exceptions.RequestException as exc:
         raise OutboundError(describe(exc, timeout)) from exc
+    except (UnicodeError, ValueError) as exc:
+        # A header or URL that http.client cannot encode; validation should have caught it.
+        raise OutboundError("The request could not be encoded (check the URL and the custom headers)") from exc
     except TimeoutError:
         raise OutboundError(f"Timed out after {timeout:g} s") from None
     duration_ms = int((time.monotonic() - started) * 1000)
@@ -100,8 +179,6 @@ def describe(exc: BaseException, timeout: float) -> str:
         return f"Timed out after {timeout:g} s"
     if isinstance(exc, requests.exceptions.SSLError):
         return "TLS handshake failed: the server's certificate could not be verified"
-    if isinstance(exc, requests.exceptions.TooManyRedirects):
-        return "Redirects are not followed"
     if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
         return "Invalid URL"
     if isinstance(exc, requests.exceptions.ContentDecodingError):

@@ -13,8 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from events.payloads import encode
-from webhooks import outbound
-from webhooks.models import Attempt, Delivery, mask_url
+from webhooks import outbound, signing
+from webhooks.models import MASK, Attempt, Delivery, Webhook, mask_url
 
 logger = logging.getLogger(__name__)
 
@@ -44,17 +44,35 @@ def split_credentials(url: str) -> tuple[str, dict[str, str]]:
     return urlunsplit(parts._replace(netloc=host)), {"Authorization": header}
 
 
-def request_headers(delivery: Delivery) -> dict[str, str]:
+def webhook_headers(webhook: Webhook, msg_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """Every header of a POST of `body` to `webhook`, except URL credentials (see split_credentials).
+
+    The custom headers come first so that ours win; reserved names are refused at
+    save time anyway. A bearer token wins over user:password@ in the URL.
+    """
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    headers = {header["key"]: header["value"] for header in webhook.headers or []}
+    headers["Content-Type"] = "application/json"
+    headers.update(signing.headers(webhook.signing_secrets(), msg_id, timestamp, body))
+    if webhook.auth_token:
+        headers["Authorization"] = f"Bearer {webhook.auth_token}"
+    return headers
+
+
+def request_headers(delivery: Delivery, body: bytes) -> dict[str, str]:
+    return webhook_headers(delivery.webhook, delivery.webhook_message_id, body)
+
+
+def loggable_headers(headers: dict[str, str], webhook: Webhook | None = None) -> dict[str, str]:
+    """Headers as the delivery log may show them: credentials and custom header values masked.
+
+    Custom headers often carry an API key of the receiver, so their values are hidden too.
+    """
+    custom = {header["key"].lower() for header in (webhook.headers if webhook else []) or []}
     return {
-        "Content-Type": "application/json",
-        "webhook-id": delivery.webhook_message_id,
-        "webhook-timestamp": str(int(time.time())),
+        name: (MASK if name.lower() == "authorization" or name.lower() in custom else value)
+        for name, value in headers.items()
     }
-
-
-def loggable_headers(headers: dict[str, str]) -> dict[str, str]:
-    """Headers as the delivery log may show them: credentials masked."""
-    return {name: ("••••••" if name.lower() == "authorization" else value) for name, value in headers.items()}
 
 
 def send(delivery_id: int) -> str:
@@ -64,18 +82,18 @@ def send(delivery_id: int) -> str:
         return SKIPPED
 
     url, auth_headers = split_credentials(delivery.webhook.url)
-    headers = request_headers(delivery)
     body = encode(delivery.payload)
+    headers = {**auth_headers, **request_headers(delivery, body)}
     # Written before the network call, so that a crash mid-send still leaves a trace.
     attempt = Attempt.objects.create(
         delivery=delivery,
         number=delivery.attempt_count,
         request_url=mask_url(delivery.webhook.url),
-        request_headers=loggable_headers({**headers, **auth_headers}),
+        request_headers=loggable_headers(headers, delivery.webhook),
         request_body=body.decode(),
     )
     try:
-        response = outbound.post(url, body, {**headers, **auth_headers})
+        response = outbound.post(url, body, headers)
     except outbound.OutboundError as exc:
         attempt.error = str(exc)
         attempt.duration_ms = int((timezone.now() - attempt.started_at).total_seconds() * 1000)

@@ -1,12 +1,14 @@
-"""The Webhooks pages: list, add, edit, delete and "Send a test"."""
+"""The Webhooks pages: list, add, edit, delete, "Send a test" and the signing secret."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import account_required
@@ -125,3 +127,39 @@ def webhook_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     webhook.save(update_fields=["enabled", "disabled_reason", "modified_at"])
     messages.success(request, f"Webhook {webhook.masked_url} {'enabled' if webhook.enabled else 'disabled'}.")
     return redirect("webhooks:list")
+
+
+@account_required
+def webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One webhook: its settings, signing secret (hidden until revealed) and how to verify."""
+    webhook = get_webhook_for_user(request, pk)
+    reveal = request.GET.get("reveal") == "1"
+    response = render(
+        request,
+        "webhooks/detail.html",
+        {
+            "webhook": webhook,
+            "reveal": reveal,
+            "secrets": webhook.signing_secrets(),
+            "egress_ranges": settings.WEBHOOKS_EGRESS_IP_RANGES,
+            "grace_hours": settings.WEBHOOKS_SECRET_ROTATION_GRACE // 3600,
+        },
+    )
+    if reveal:
+        response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@account_required
+@require_POST
+def rotate_secret(request: HttpRequest, pk: int) -> HttpResponse:
+    webhook = get_webhook_for_user(request, pk)
+    webhook.rotate_secret()
+    expires = timezone.localtime(webhook.previous_secret_expires_at).strftime("%Y-%m-%d %H:%M %Z")
+    messages.success(request, f"New signing secret made. The previous one keeps working until {expires}.")
+    return redirect(reverse("webhooks:detail", args=[webhook.pk]) + "?reveal=1")
+
+
+def egress_ips(request: HttpRequest) -> JsonResponse:
+    """The ranges our deliveries come from, for receivers that allow-list them (public)."""
+    return JsonResponse({"egressIpRanges": settings.WEBHOOKS_EGRESS_IP_RANGES})

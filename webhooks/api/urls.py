@@ -1,0 +1,18 @@
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+
+from webhooks.api import errors, views
+
+# Brevo's paths have no trailing slash; so do ours.
+urlpatterns = [
+    path("webhooks", views.webhooks, name="webhooks"),
+    path("webhooks/export", views.export_history, name="export"),
+    path("webhooks/<int:webhookId>", views.webhook, name="webhook"),
+    path("webhooks/<int:webhookId>/secret", views.webhook_secret, name="secret"),
+    path("webhooks/<int:webhookId>/secret/rotate", views.rotate_secret, name="rotate_secret"),
+    path("webhooks/<int:webhookId>/test", views.send_test, name="test"),
+    path("webhooks/<int:webhookId>/deliveries", views.deliveries, name="deliveries"),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="api:openapi"), name="docs"),
+    re_path(r"^.*$", errors.not_found),
+]

@@ -1,0 +1,332 @@
+"""The /v3 webhooks API: Brevo's calls, then our additions under the same prefix.
+
+Every lookup goes through the caller's account: another account's webhook is a
+404 `document_not_found`, exactly like an id that does not exist.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.models import Account
+from events import catalog
+from webhooks import jobs
+from webhooks.api import serializers as s
+from webhooks.api.errors import Invalid, error
+from webhooks.models import MASK, Delivery, Export, Webhook, limit_message
+
+# Ids are 64-bit in the database; a bigger number in the path is simply not found.
+MAX_ID = 2**63 - 1
+# How long POST .../test waits for the worker beyond the delivery timeout.
+TEST_WAIT_MARGIN = 5.0
+
+ERRORS = {
+    400: OpenApiResponse(s.ErrorSerializer, description="Bad request"),
+    401: OpenApiResponse(s.ErrorSerializer, description="Missing, wrong or revoked api-key"),
+}
+NOT_FOUND = {404: OpenApiResponse(s.ErrorSerializer, description="Webhook ID not found")}
+WEBHOOK_ID = OpenApiParameter("webhookId", OpenApiTypes.INT, OpenApiParameter.PATH, description="Id of the webhook")
+# Views take `webhookId` (N803): Brevo's name for the path parameter, kept in the OpenAPI description.
+
+
+def get_webhook_for_caller(request: Request, webhook_id: int) -> Webhook:
+    if webhook_id > MAX_ID:
+        raise Http404
+    return get_object_or_404(
+        Webhook.objects.prefetch_related("subscriptions"), pk=webhook_id, account=request.user.account
+    )
+
+
+def validated(serializer_class: type[s.serializers.Serializer], request: Request, **context: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=request.data, context=context)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def apply_fields(webhook: Webhook, data: dict[str, Any]) -> None:
+    """Copy the validated fields of a create or update body onto `webhook` (not saved)."""
+    for field in ("url", "description", "batched", "headers"):
+        if field in data:
+            setattr(webhook, field, data[field])
+    if "auth" in data:
+        auth = data["auth"]
+        if auth is None:
+            webhook.auth_token = ""
+        elif auth["token"] != MASK:
+            webhook.auth_token = auth["token"]
+        elif not webhook.auth_token:
+            raise Invalid("auth.token: Give the token itself.")
+
+
+@extend_schema(
+    methods=["GET"],
+    operation_id="getWebhooks",
+    summary="Get all webhooks",
+    parameters=[
+        OpenApiParameter("type", str, enum=["marketing", "transactional", "inbound"], default="transactional"),
+        OpenApiParameter("sort", str, enum=["asc", "desc"], default="desc", description="By creation time"),
+    ],
+    responses={200: s.WebhookListSerializer, **ERRORS},
+    tags=["Webhooks"],
+)
+@extend_schema(
+    methods=["POST"],
+    operation_id="createWebhook",
+    summary="Create a webhook",
+    request=s.WebhookCreateSerializer,
+    responses={201: s.CreatedSerializer, **ERRORS},
+    tags=["Webhooks"],
+)
+@api_view(["GET", "POST"])
+def webhooks(request: Request) -> Response:
+    if request.method == "POST":
+        return create_webhook(request)
+    type = request.query_params.get("type", catalog.TRANSACTIONAL)
+    sort = request.query_params.get("sort", "desc")
+    if type not in {catalog.TRANSACTIONAL, catalog.MARKETING, "inbound"}:
+        raise Invalid("type must be transactional, marketing or inbound.")
+    if sort not in {"asc", "desc"}:
+        raise Invalid("sort must be asc or desc.")
+    order = ["created_at", "id"] if sort == "asc" else ["-created_at", "-id"]
+    found = Webhook.objects.filter(account=request.user.account, type=type).order_by(*order)
+    return Response({"webhooks": [s.webhook_json(w) for w in found.prefetch_related("subscriptions")]})
+
+
+def create_webhook(request: Request) -> Response:
+    data = validated(s.WebhookCreateSerializer, request)
+    account = request.user.account
+    with transaction.atomic():
+        # Locking the account serialises concurrent creates, so the limit cannot be overshot.
+        Account.objects.select_for_update().get(pk=account.pk)
+        webhook = Webhook(account=account, type=data["type"])
+        if webhook.account_is_full():
+            raise Invalid(limit_message(), code="bad_request")
+        apply_fields(webhook, data)
+        webhook.save()
+        webhook.set_events(data["events"])
+    return Response({"id": webhook.pk}, status=201)
+
+
+@extend_schema(
+    methods=["GET"],
+    operation_id="getWebhook",
+    summary="Get a webhook details",
+    parameters=[WEBHOOK_ID],
+    responses={200: s.WebhookSerializer, **ERRORS, **NOT_FOUND},
+    tags=["Webhooks"],
+)
+@extend_schema(
+    methods=["PUT"],
+    operation_id="updateWebhook",
+    summary="Update a webhook",
+    parameters=[WEBHOOK_ID],
+    request=s.WebhookUpdateSerializer,
+    responses={204: None, **ERRORS, **NOT_FOUND},
+    tags=["Webhooks"],
+)
+@extend_schema(
+    methods=["DELETE"],
+    operation_id="deleteWebhook",
+    summary="Delete a webhook",
+    parameters=[WEBHOOK_ID],
+    responses={204: None, **ERRORS, **NOT_FOUND},
+    tags=["Webhooks"],
+)
+@api_view(["GET", "PUT", "DELETE"])
+def webhook(request: Request, webhookId: int) -> Response:
+    found = get_webhook_for_caller(request, webhookId)
+    if request.method == "GET":
+        return Response(s.webhook_json(found))
+    if request.method == "DELETE":
+        found.delete()
+        return Response(status=204)
+    data = validated(s.WebhookUpdateSerializer, request, webhook=found)
+    with transaction.atomic():
+        apply_fields(found, data)
+        found.save()
+        if "events" in data:
+            found.set_events(data["events"])
+    return Response(status=204)
+
+
+@extend_schema(
+    operation_id="exportWebhooksHistory",
+    summary="Export all webhook events",
+    description=(
+        "Makes a CSV of the delivery history in the background, then POSTs "
+        '`{"processId", "status", "url", "rows"}` to `notifyURL`. The `url` holds an unguessable '
+        "token and works for 7 days."
+    ),
+    request=s.ExportSerializer,
+    responses={202: s.ProcessSerializer, **ERRORS},
+    tags=["Webhooks"],
+)
+@api_view(["POST"])
+def export_history(request: Request) -> Response:
+    data = validated(s.ExportSerializer, request)
+    account = request.user.account
+    webhook_id = data.get("webhookId")
+    if webhook_id is not None and not Webhook.objects.filter(pk=min(webhook_id, MAX_ID), account=account).exists():
+        raise Invalid(f"webhookId: no webhook with id {webhook_id}.")
+    params = {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in data.items()}
+    export = Export.objects.create(
+        account=account,
+        params=params,
+        notify_url=params.pop("notifyURL"),
+        base_url=request.build_absolute_uri("/"),
+    )
+    try:
+        jobs.enqueue_export(export)
+    except jobs.QueueUnavailable:
+        return error(503, "service_unavailable", "The export could not be queued. Try again shortly.")
+    return Response({"processId": export.pk}, status=202)
+
+
+def export_download(request: HttpRequest, token: str) -> HttpResponse:
+    """The CSV of an export, for whoever holds the link that was sent to notifyURL."""
+    export = Export.objects.by_token(token)
+    if export is None:
+        raise Http404("This export link is unknown or has expired.")
+    response = HttpResponse(export.csv, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="webhooks-history-{export.pk}.csv"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def secret_json(webhook: Webhook) -> dict[str, Any]:
+    secrets_ = webhook.signing_secrets()
+    return {
+        "secret": webhook.signing_secret,
+        "previousSecret": secrets_[1] if len(secrets_) > 1 else None,
+        "previousSecretExpiresAt": s.brevo_time(webhook.previous_secret_expires_at) if len(secrets_) > 1 else None,
+    }
+
+
+@extend_schema(
+    operation_id="getWebhookSecret",
+    summary="Get the signing secret of a webhook (our addition)",
+    parameters=[WEBHOOK_ID],
+    responses={200: s.SecretSerializer, **ERRORS, **NOT_FOUND},
+    tags=["Signing (brevo-hooks)"],
+)
+@api_view(["GET"])
+def webhook_secret(request: Request, webhookId: int) -> Response:
+    return Response(secret_json(get_webhook_for_caller(request, webhookId)))
+
+
+@extend_schema(
+    operation_id="rotateWebhookSecret",
+    summary="Rotate the signing secret (our addition)",
+    description="The previous secret keeps signing, beside the new one, for the grace period (24 h by default).",
+    parameters=[WEBHOOK_ID],
+    request=None,
+    responses={200: s.SecretSerializer, **ERRORS, **NOT_FOUND},
+    tags=["Signing (brevo-hooks)"],
+)
+@api_view(["POST"])
+def rotate_secret(request: Request, webhookId: int) -> Response:
+    found = get_webhook_for_caller(request, webhookId)
+    found.rotate_secret()
+    return Response(secret_json(found))
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    attempt = delivery.last_attempt()
+    return {
+        "id": delivery.pk,
+        "messageId": delivery.webhook_message_id,
+        "event": delivery.event,
+        "status": delivery.status,
+        "isTest": delivery.is_test,
+        "attemptCount": delivery.attempt_count,
+        "createdAt": s.brevo_time(delivery.created_at),
+        "completedAt": s.brevo_time(delivery.completed_at),
+        "lastAttempt": None
+        if attempt is None
+        else {
+            "number": attempt.number,
+            "startedAt": s.brevo_time(attempt.started_at),
+            "durationMs": attempt.duration_ms,
+            "statusCode": attempt.response_status,
+            "error": attempt.error,
+            "responseBody": attempt.response_body[:1000],
+        },
+    }
+
+
+@extend_schema(
+    operation_id="sendTestWebhook",
+    summary="Send a test event and answer with the outcome (our addition)",
+    description=(
+        "Queues the event's sample payload on the test fast lane and waits for the worker, up to the "
+        "delivery timeout plus 5 s. 200 with the outcome when it is known, 202 with the pending delivery "
+        "otherwise. Test sends are never retried."
+    ),
+    parameters=[WEBHOOK_ID],
+    request=s.TestSendSerializer,
+    responses={200: s.DeliverySerializer, 202: s.DeliverySerializer, **ERRORS, **NOT_FOUND},
+    tags=["Deliveries (brevo-hooks)"],
+)
+@api_view(["POST"])
+def send_test(request: Request, webhookId: int) -> Response:
+    found = get_webhook_for_caller(request, webhookId)
+    data = validated(s.TestSendSerializer, request)
+    event = catalog.get(found.type, data["event"])
+    if event is None:
+        raise Invalid(f"event: Not a {found.type} event: {data['event']}.")
+    try:
+        delivery = jobs.enqueue_test(found, event)
+    except jobs.QueueUnavailable:
+        return error(503, "service_unavailable", "The test could not be queued. Try again shortly.")
+    deadline = time.monotonic() + settings.WEBHOOKS_TIMEOUT + TEST_WAIT_MARGIN
+    while not delivery.is_done and time.monotonic() < deadline:
+        time.sleep(0.1)
+        delivery.refresh_from_db(fields=["status", "attempt_count", "completed_at"])
+    return Response(delivery_json(delivery), status=200 if delivery.is_done else 202)
+
+
+@extend_schema(
+    operation_id="getWebhookDeliveries",
+    summary="List the deliveries of a webhook, newest first (our addition)",
+    parameters=[
+        WEBHOOK_ID,
+        OpenApiParameter("status", str, enum=[c.value for c in Delivery.Status]),
+        OpenApiParameter("limit", int, default=50, description="1 to 500"),
+        OpenApiParameter("offset", int, default=0),
+    ],
+    responses={200: s.DeliveryListSerializer, **ERRORS, **NOT_FOUND},
+    tags=["Deliveries (brevo-hooks)"],
+)
+@api_view(["GET"])
+def deliveries(request: Request, webhookId: int) -> Response:
+    found = get_webhook_for_caller(request, webhookId)
+    limit = int_param(request, "limit", 50, 1, 500)
+    offset = int_param(request, "offset", 0, 0, 10**9)
+    rows = found.deliveries.all()
+    status = request.query_params.get("status")
+    if status is not None:
+        if status not in Delivery.Status.values:
+            raise Invalid("status must be one of " + ", ".join(Delivery.Status.values) + ".")
+        rows = rows.filter(status=status)
+    page = rows.prefetch_related("attempts")[offset : offset + limit]
+    return Response({"deliveries": [delivery_json(d) for d in page], "count": rows.count()})
+
+
+def int_param(request: Request, name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not minimum <= int(raw) <= maximum:
+        raise Invalid(f"{name} must be a whole number from {minimum} to {maximum}.")
+    return int(raw)
