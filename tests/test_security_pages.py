@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 from django.core.cache import cache
@@ -211,8 +212,12 @@ def test_every_form_needs_the_csrf_token(owner, make_webhook, api_key):
 
 
 @pytest.fixture
-def clean_cache(redis):
+def clean_cache(redis, monkeypatch):
     cache.clear()
+    # The limiter counts in fixed windows; pin the clock so that a window boundary
+    # falling inside a test cannot reset the count half-way.
+    now = time.time()
+    monkeypatch.setattr("accounts.ratelimit.time.time", lambda: now)
     yield
     cache.clear()
 
