@@ -30,7 +30,7 @@ web: install
 ## One worker process in the foreground, serving the fast lane (test sends) first.
 worker: install
 	$(PY) manage.py check_redis
-	exec $(PY) manage.py rqworker tests deliveries --worker-class rq.worker.SimpleWorker
+	exec $(PY) manage.py rqworker tests deliveries --worker-class webhooks.worker.DeliveryWorker
 
 test: install
 	REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} DEBUG=false $(VENV)/bin/pytest $(PYTEST_ARGS)

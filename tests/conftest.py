@@ -90,6 +90,18 @@ def make_webhook(account) -> Callable[..., Webhook]:
 
 
 @pytest.fixture
+def emit_now(django_capture_on_commit_callbacks) -> Callable[..., list]:
+    """`events.emit`, with its on-commit enqueueing run as if the transaction had committed."""
+    from events import emit
+
+    def run(account: Account, events: list) -> list:
+        with django_capture_on_commit_callbacks(execute=True):
+            return emit(account, events)
+
+    return run
+
+
+@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     server = Receiver().start()
     yield server
@@ -147,7 +159,7 @@ def worker_process(transactional_db, redis) -> Iterator[Callable[..., subprocess
                 "tests",
                 "deliveries",
                 "--worker-class",
-                "rq.worker.SimpleWorker",
+                "webhooks.worker.DeliveryWorker",
             ],
             cwd=ROOT,
             env=process_env(**env),

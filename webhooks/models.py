@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
@@ -14,6 +14,9 @@ from django.utils import timezone
 
 from accounts.models import Account
 from events import catalog
+
+# The `event` of a Delivery that carries a batch of events as one JSON array.
+BATCH_EVENT = "batch"
 
 TYPE_CHOICES = [(catalog.TRANSACTIONAL, "Transactional"), (catalog.MARKETING, "Marketing")]
 
@@ -38,8 +41,16 @@ class Webhook(models.Model):
     url = models.URLField("URL", max_length=2048)
     description = models.CharField(max_length=255, blank=True)
     type = models.CharField(max_length=20, choices=TYPE_CHOICES, default=catalog.TRANSACTIONAL)
+    # Brevo's batched webhooks: one JSON array per window instead of one POST per event.
+    batched = models.BooleanField(default=False)
     enabled = models.BooleanField(default=True)
     disabled_reason = models.TextField(blank=True)
+    # Set when the endpoint stops answering (timeout, refused connection), like Brevo's
+    # 10-minute pause: until then its deliveries wait instead of holding up workers.
+    paused_until = models.DateTimeField(null=True, blank=True)
+    # Start of the current run of failed attempts; cleared by any success. A run that lasts
+    # WEBHOOKS_DISABLE_AFTER disables the webhook.
+    failing_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     modified_at = models.DateTimeField(auto_now=True)
 
@@ -110,8 +121,32 @@ class Subscription(models.Model):
             raise ValidationError({"event": f"Not a {label.lower()} event: {self.event}."})
 
 
+class DeliveryQuerySet(models.QuerySet["Delivery"]):
+    def claim(self, ids: Iterable[int], lease: timedelta) -> tuple[uuid.UUID, list[Delivery]]:
+        """Take the pending deliveries among `ids` for sending; return the claim token and them.
+
+        The conditional UPDATE is the lock: of two jobs for one delivery, only one changes
+        the row, and the token tells each job which rows are its own.
+        """
+        token = uuid.uuid4()
+        self.filter(pk__in=list(ids), status=Delivery.Status.PENDING).update(
+            status=Delivery.Status.SENDING,
+            claim_token=token,
+            lease_expires_at=timezone.now() + lease,
+            attempt_count=models.F("attempt_count") + 1,
+        )
+        claimed = list(
+            self.filter(claim_token=token, status=Delivery.Status.SENDING).select_related("webhook__account")
+        )
+        return token, claimed
+
+    def due(self, now: datetime) -> DeliveryQuerySet:
+        """Pending deliveries whose time has come."""
+        return self.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+
+
 class Delivery(models.Model):
-    """One event (or one test) owed to one webhook."""
+    """One event (or one test, or one batch of events) owed to one webhook."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -119,8 +154,15 @@ class Delivery(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+        # Events of a batched webhook: waiting for the window to close, then part of a batch
+        # (a Delivery of its own) whose outcome they take when it is done.
+        WAITING = "waiting", "Waiting for its batch"
+        BATCHED = "batched", "In a batch"
 
     webhook = models.ForeignKey(Webhook, models.CASCADE, related_name="deliveries")
+    # The stored event this delivers; empty for tests and batches.
+    event_record = models.ForeignKey("events.Event", models.CASCADE, related_name="deliveries", null=True, blank=True)
+    batch = models.ForeignKey("self", models.SET_NULL, related_name="members", null=True, blank=True)
     # Sent as `webhook-id`: stable across the retries of one delivery, so receivers can dedupe.
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     event = models.CharField(max_length=40, help_text="Subscription name of the event.")
@@ -130,13 +172,24 @@ class Delivery(models.Model):
     attempt_count = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Which claim owns the row while it is sending, so that a late job never overwrites
+    # the outcome of a newer one after its lease was reclaimed.
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    # When a job for it was last put in Redis; empty means the sweeper must enqueue it.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DeliveryQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "deliveries"
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["status", "lease_expires_at"]),
+            models.Index(fields=["webhook", "status", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} → {self.webhook}"
@@ -149,24 +202,23 @@ class Delivery(models.Model):
     def is_done(self) -> bool:
         return self.status in {self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED}
 
+    @property
+    def is_batch(self) -> bool:
+        return self.event == BATCH_EVENT
+
+    @property
+    def batch_size(self) -> int:
+        return len(self.payload) if isinstance(self.payload, list) else 1
+
     def event_type(self) -> catalog.EventType | None:
         return catalog.get(self.webhook.type, self.event)
 
-    def claim(self, lease: timedelta) -> bool:
-        """Take this delivery for sending; False if another worker has it or it is done.
-
-        The conditional UPDATE is the lock: of two jobs for one delivery, only one
-        changes the row, so a duplicate job can never send twice.
-        """
-        now = timezone.now()
-        claimed = Delivery.objects.filter(pk=self.pk, status=self.Status.PENDING).update(
-            status=self.Status.SENDING,
-            lease_expires_at=now + lease,
-            attempt_count=models.F("attempt_count") + 1,
-        )
-        if claimed:
-            self.refresh_from_db()
-        return bool(claimed)
+    @property
+    def label(self) -> str:
+        if self.is_batch:
+            return f"Batch of {self.batch_size} events"
+        event = self.event_type()
+        return event.label if event else self.event
 
     def last_attempt(self) -> Attempt | None:
         return self.attempts.order_by("-number").first()

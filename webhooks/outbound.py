@@ -8,6 +8,7 @@ marketer can read ("Connection refused", "Timed out after 15 s").
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from dataclasses import dataclass
 
@@ -39,17 +40,17 @@ class Response:
         return self.body[:limit].decode("utf-8", errors="replace")
 
 
-_session: requests.Session | None = None
+_local = threading.local()
 
 
 def session() -> requests.Session:
-    # One session per process keeps connections alive between deliveries.
-    global _session
-    if _session is None:
-        _session = requests.Session()
-        _session.trust_env = False  # no proxies or .netrc credentials picked up from the environment
-        _session.max_redirects = 0
-    return _session
+    # One session per thread (workers send from a thread pool; a Session is not
+    # thread-safe) keeps connections alive between deliveries.
+    if getattr(_local, "session", None) is None:
+        _local.session = requests.Session()
+        _local.session.trust_env = False  # no proxies or .netrc credentials picked up from the environment
+        _local.session.max_redirects = 0
+    return _local.session
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float | None = None) -> Response:

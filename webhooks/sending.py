@@ -1,11 +1,23 @@
-"""Sending one delivery: claim it, record the attempt, POST, record the outcome."""
+"""Sending deliveries: claim them, record the attempts, POST, record the outcomes.
+
+A job hands over many delivery ids; they go out in rounds of concurrent requests (one
+thread per request, one keep-alive session per thread), with the database work of a
+round done in a few bulk statements on the job's own thread. A round never holds more
+than WEBHOOKS_ENDPOINT_CONCURRENCY requests to one endpoint, so a slow endpoint cannot
+take every thread, and an endpoint that does not answer is paused so that the next
+rounds skip it.
+"""
 
 from __future__ import annotations
 
 import base64
 import logging
 import time
-from datetime import timedelta
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from django.conf import settings
@@ -14,19 +26,26 @@ from django.utils import timezone
 
 from events.payloads import encode
 from webhooks import outbound
-from webhooks.models import Attempt, Delivery, mask_url
+from webhooks.models import Attempt, Delivery, Webhook, mask_url
 
 logger = logging.getLogger(__name__)
 
-# Long enough for the slowest request (timeout plus the time to read the body) with margin;
-# a delivery still "sending" after this was abandoned by a dead worker.
-LEASE_MARGIN = timedelta(seconds=30)
+# A round's requests take at most a connect and a read timeout each (outbound.post); the
+# margin covers the database work around them. A delivery still "sending" after its
+# lease was abandoned by a dead worker, and the sweeper gives it back.
+LEASE_MARGIN = timedelta(seconds=5)
 # What the delivery log keeps of a response body.
 STORED_RESPONSE_CHARS = 4096
+# Receivers ask for more time with these statuses and a Retry-After header.
+RETRY_AFTER_STATUSES = {429, 503}
 
 DELIVERED = "delivered"
 FAILED = "failed"
+RETRY = "retry"
+GAVE_UP = "gave-up"
 SKIPPED = "skipped"
+DEFERRED = "deferred"
+CANCELLED = "cancelled"
 
 
 def split_credentials(url: str) -> tuple[str, dict[str, str]]:
@@ -57,42 +76,293 @@ def loggable_headers(headers: dict[str, str]) -> dict[str, str]:
     return {name: ("••••••" if name.lower() == "authorization" else value) for name, value in headers.items()}
 
 
+def lease() -> timedelta:
+    return timedelta(seconds=2 * settings.WEBHOOKS_TIMEOUT) + LEASE_MARGIN
+
+
+@dataclass
+class Outgoing:
+    """One request of a round: what is sent, and what came back."""
+
+    delivery: Delivery
+    attempt: Attempt
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    response: outbound.Response | None = None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.response is not None and self.response.ok
+
+    @property
+    def unanswered(self) -> bool:
+        # No HTTP answer at all: the endpoint is down or too slow, not just unhappy.
+        return self.response is None
+
+    def post(self) -> Outgoing:
+        try:
+            self.response = outbound.post(self.url, self.body, self.headers)
+        except outbound.OutboundError as exc:
+            self.error = str(exc)
+        return self
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def pool() -> ThreadPoolExecutor:
+    # One pool per process, kept between jobs, so that each thread's keep-alive
+    # connections (outbound.session() is per thread) are reused.
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=settings.WEBHOOKS_SEND_THREADS, thread_name_prefix="send")
+    return _pool
+
+
 def send(delivery_id: int) -> str:
-    """Make one attempt at a delivery and record it; return a short outcome for the job."""
-    delivery = Delivery.objects.select_related("webhook").get(pk=delivery_id)
-    if not delivery.claim(lease=timedelta(seconds=settings.WEBHOOKS_TIMEOUT) + LEASE_MARGIN):
-        return SKIPPED
+    """Make one attempt at one delivery; return a short outcome for the job."""
+    outcomes = deliver([delivery_id])
+    return next(iter(outcomes), SKIPPED)
 
-    url, auth_headers = split_credentials(delivery.webhook.url)
-    headers = request_headers(delivery)
-    body = encode(delivery.payload)
-    # Written before the network call, so that a crash mid-send still leaves a trace.
-    attempt = Attempt.objects.create(
-        delivery=delivery,
-        number=delivery.attempt_count,
-        request_url=mask_url(delivery.webhook.url),
-        request_headers=loggable_headers({**headers, **auth_headers}),
-        request_body=body.decode(),
+
+def deliver(ids: list[int]) -> Counter[str]:
+    """Send the deliveries among `ids` that are still owed; count the outcomes."""
+    outcomes: Counter[str] = Counter()
+    rows = list(
+        Delivery.objects.filter(pk__in=ids, status=Delivery.Status.PENDING)
+        .order_by("pk")
+        .values_list("pk", "webhook_id", "is_test", "webhook__enabled", "webhook__paused_until")
     )
-    try:
-        response = outbound.post(url, body, {**headers, **auth_headers})
-    except outbound.OutboundError as exc:
-        attempt.error = str(exc)
-        attempt.duration_ms = int((timezone.now() - attempt.started_at).total_seconds() * 1000)
-        outcome = FAILED
-    else:
-        attempt.response_status = response.status
-        attempt.response_headers = response.headers
-        attempt.response_body = response.text()[:STORED_RESPONSE_CHARS]
-        attempt.duration_ms = response.duration_ms
-        outcome = DELIVERED if response.ok else FAILED
+    outcomes[SKIPPED] = len(set(ids)) - len(rows)
+    now = timezone.now()
+    paused: dict[int, datetime] = {}
+    waiting: list[tuple[int, int]] = []
+    for pk, webhook_id, is_test, enabled, paused_until in rows:
+        if is_test:
+            waiting.append((pk, webhook_id))
+        elif not enabled:
+            outcomes[CANCELLED] += cancel([pk])
+        elif paused_until and paused_until > now:
+            paused[webhook_id] = paused_until
+            outcomes[DEFERRED] += defer([pk], paused_until)
+        else:
+            waiting.append((pk, webhook_id))
 
+    while waiting:
+        batch, waiting = next_round(waiting, paused)
+        if batch:
+            outcomes += send_round(batch, paused)
+        # Deliveries to an endpoint that stopped answering in this round wait for the pause.
+        for webhook_id, until in paused.items():
+            held = [pk for pk, hook in waiting if hook == webhook_id]
+            if held:
+                outcomes[DEFERRED] += defer(held, until)
+        waiting = [(pk, hook) for pk, hook in waiting if hook not in paused]
+    return +outcomes
+
+
+def next_round(waiting: list[tuple[int, int]], paused: dict[int, datetime]) -> tuple[list[int], list]:
+    """The ids for one round of concurrent requests, and those left for later rounds."""
+    size = settings.WEBHOOKS_SEND_THREADS
+    per_endpoint = settings.WEBHOOKS_ENDPOINT_CONCURRENCY
+    taken: list[int] = []
+    left: list[tuple[int, int]] = []
+    counts: Counter[int] = Counter()
+    for pk, webhook_id in waiting:
+        if len(taken) < size and counts[webhook_id] < per_endpoint and webhook_id not in paused:
+            taken.append(pk)
+            counts[webhook_id] += 1
+        else:
+            left.append((pk, webhook_id))
+    return taken, left
+
+
+def cancel(ids: list[int]) -> int:
+    # The webhook was disabled: what it was owed stays in the log, and can be retried.
+    now = timezone.now()
+    cancelled = Delivery.objects.filter(pk__in=ids, status=Delivery.Status.PENDING).update(
+        status=Delivery.Status.CANCELLED, completed_at=now, next_attempt_at=None
+    )
+    Delivery.objects.filter(batch_id__in=ids, batch__status=Delivery.Status.CANCELLED).update(
+        status=Delivery.Status.CANCELLED, completed_at=now
+    )
+    return cancelled
+
+
+def defer(ids: list[int], until: datetime) -> int:
+    # Not an attempt: the sweeper enqueues them again when the pause is over.
+    return Delivery.objects.filter(pk__in=ids, status=Delivery.Status.PENDING).update(
+        next_attempt_at=until, enqueued_at=None
+    )
+
+
+def send_round(ids: list[int], paused: dict[int, datetime]) -> Counter[str]:
+    token, claimed = Delivery.objects.claim(ids, lease())
+    if not claimed:
+        return Counter({SKIPPED: len(ids)})
+    outgoing = []
+    for delivery in claimed:
+        url, auth_headers = split_credentials(delivery.webhook.url)
+        headers = {**request_headers(delivery), **auth_headers}
+        body = encode(delivery.payload)
+        attempt = Attempt(
+            delivery=delivery,
+            number=delivery.attempt_count,
+            request_url=mask_url(delivery.webhook.url),
+            request_headers=loggable_headers(headers),
+            request_body=body.decode(),
+        )
+        outgoing.append(Outgoing(delivery, attempt, url, headers, body))
+    # Written before the network calls, so that a crash mid-send still leaves a trace.
+    Attempt.objects.bulk_create([o.attempt for o in outgoing])
+
+    if len(outgoing) == 1:
+        outgoing[0].post()
+    else:
+        list(pool().map(Outgoing.post, outgoing))
+
+    outcomes = record(token, outgoing)
+    for o in outgoing:
+        webhook = o.delivery.webhook
+        if o.unanswered and not o.delivery.is_test and webhook.paused_until:
+            paused[webhook.pk] = webhook.paused_until
+    outcomes[SKIPPED] += len(ids) - len(claimed)
+    return outcomes
+
+
+def retry_delay(attempt_number: int, response: outbound.Response | None) -> float | None:
+    """Seconds until the next attempt after attempt `attempt_number` failed; None when exhausted."""
+    schedule = settings.WEBHOOKS_RETRY_SCHEDULE
+    if attempt_number > len(schedule):
+        return None
+    delay = schedule[attempt_number - 1]
+    if response is not None and response.status in RETRY_AFTER_STATUSES:
+        asked = retry_after(response.headers)
+        if asked is not None:
+            delay = max(delay, min(asked, settings.WEBHOOKS_RETRY_AFTER_MAX))
+    return delay
+
+
+def retry_after(headers: dict[str, str]) -> float | None:
+    """Retry-After in seconds, from either of its forms (seconds, or an HTTP date)."""
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - timezone.now()).total_seconds())
+
+
+def record(token: object, outgoing: list[Outgoing]) -> Counter[str]:
+    """Store the attempts and the outcomes of a round, in a few statements."""
+    now = timezone.now()
+    outcomes: Counter[str] = Counter()
+    for o in outgoing:
+        attempt = o.attempt
+        if o.response is not None:
+            attempt.response_status = o.response.status
+            attempt.response_headers = o.response.headers
+            attempt.response_body = o.response.text()[:STORED_RESPONSE_CHARS]
+            attempt.duration_ms = o.response.duration_ms
+        else:
+            attempt.error = o.error
+            attempt.duration_ms = int((now - attempt.started_at).total_seconds() * 1000)
+
+    delivered = [o for o in outgoing if o.ok]
+    failed = [o for o in outgoing if not o.ok]
+    real_failures = [o for o in failed if not o.delivery.is_test]
+    pause_until = now + timedelta(seconds=settings.WEBHOOKS_PAUSE)
     with transaction.atomic():
-        attempt.save()
-        # Test sends never retry; retries of real events come with the retry schedule.
-        delivery.status = Delivery.Status.SUCCEEDED if outcome == DELIVERED else Delivery.Status.FAILED
-        delivery.completed_at = timezone.now()
-        delivery.lease_expires_at = None
-        delivery.save(update_fields=["status", "completed_at", "lease_expires_at"])
-    logger.info("delivery %s to %s: %s", delivery.pk, mask_url(delivery.webhook.url), outcome)
-    return outcome
+        Attempt.objects.bulk_update(
+            [o.attempt for o in outgoing],
+            ["response_status", "response_headers", "response_body", "duration_ms", "error"],
+        )
+        done = Delivery.objects.filter(pk__in=[o.delivery.pk for o in delivered], claim_token=token).update(
+            status=Delivery.Status.SUCCEEDED, completed_at=now, lease_expires_at=None, claim_token=None
+        )
+        outcomes[DELIVERED] += done
+        for o in failed:
+            outcomes[fail(o, token, now, pause_until)] += 1
+
+        batches = [o.delivery.pk for o in outgoing if o.delivery.is_batch]
+        if batches:
+            settle_members(batches)
+
+        # Any success ends a run of failures; the first failure starts one.
+        answered = {o.delivery.webhook_id for o in delivered if not o.delivery.is_test}
+        Webhook.objects.filter(pk__in=answered, failing_since__isnull=False).update(failing_since=None)
+        failing = {o.delivery.webhook_id for o in real_failures} - answered
+        Webhook.objects.filter(pk__in=failing, failing_since__isnull=True).update(failing_since=now)
+        unanswered = {o.delivery.webhook_id for o in real_failures if o.unanswered} - answered
+        Webhook.objects.filter(pk__in=unanswered).update(paused_until=pause_until)
+        for o in real_failures:
+            if o.delivery.webhook_id in unanswered:
+                o.delivery.webhook.paused_until = pause_until
+
+    for o in real_failures:
+        webhook = o.delivery.webhook
+        if o.response is not None and o.response.status == 410:
+            disable(webhook, f"Your app answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC, so deliveries stopped.")
+    disable_long_failing({o.delivery.webhook_id for o in real_failures}, now)
+    logger.info("round of %s: %s", len(outgoing), dict(outcomes))
+    return outcomes
+
+
+def fail(o: Outgoing, token: object, now: datetime, pause_until: datetime) -> str:
+    """Schedule the next attempt of a failed delivery, or give up on it; return the outcome."""
+    delivery = o.delivery
+    gone = o.response is not None and o.response.status == 410
+    # Test sends never retry, and 410 Gone means the receiver wants no more.
+    delay = None if delivery.is_test or gone else retry_delay(delivery.attempt_count, o.response)
+    mine = Delivery.objects.filter(pk=delivery.pk, claim_token=token)
+    if delay is None:
+        mine.update(status=Delivery.Status.FAILED, completed_at=now, lease_expires_at=None, claim_token=None)
+        return FAILED if delivery.is_test else GAVE_UP
+    next_at = now + timedelta(seconds=delay)
+    if o.unanswered:
+        next_at = max(next_at, pause_until)
+    mine.update(
+        status=Delivery.Status.PENDING,
+        next_attempt_at=next_at,
+        enqueued_at=None,
+        lease_expires_at=None,
+        claim_token=None,
+    )
+    return RETRY
+
+
+def settle_members(batch_ids: list[int]) -> None:
+    """The events of a finished batch take its outcome."""
+    for batch in Delivery.objects.filter(
+        pk__in=batch_ids, status__in=[Delivery.Status.SUCCEEDED, Delivery.Status.FAILED]
+    ):
+        batch.members.update(status=batch.status, completed_at=batch.completed_at)
+
+
+def disable(webhook: Webhook, reason: str) -> bool:
+    """Disable `webhook` with `reason` and tell its account; False if it already was."""
+    from webhooks.notices import tell_account_disabled
+
+    changed = Webhook.objects.filter(pk=webhook.pk, enabled=True).update(enabled=False, disabled_reason=reason)
+    if changed:
+        logger.warning("webhook %s disabled: %s", webhook.pk, reason)
+        tell_account_disabled(webhook, reason)
+    return bool(changed)
+
+
+def disable_long_failing(webhook_ids: set[int], now: datetime) -> None:
+    window = timedelta(seconds=settings.WEBHOOKS_DISABLE_AFTER)
+    for webhook in Webhook.objects.filter(pk__in=webhook_ids, enabled=True, failing_since__lte=now - window):
+        days = window.total_seconds() / 86400
+        span = f"{days:g} days" if days >= 1 else f"{window.total_seconds():g} seconds"
+        disable(
+            webhook,
+            f"Every delivery failed for {span} (since {webhook.failing_since:%Y-%m-%d %H:%M} UTC), "
+            "so deliveries stopped. Check your app, then enable the webhook again.",
+        )
