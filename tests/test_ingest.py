@@ -153,16 +153,31 @@ def test_the_api_refuses_a_list_longer_than_1000(api):
     ("body", "status", "code", "message"),
     [
         ({"event": "bogus"}, 400, "invalid_parameter", "unknown transactional event 'bogus'"),
-        ({"event": "listAddition"}, 400, "invalid_parameter", '\'listAddition\' is a marketing event: send it with "type": "marketing"'),
+        (
+            {"event": "listAddition"},
+            400,
+            "invalid_parameter",
+            '\'listAddition\' is a marketing event: send it with "type": "marketing"',
+        ),
         ({"event": "uniqueOpened", "type": "marketing"}, 400, "invalid_parameter", "is a transactional event"),
-        ({"event": "delivered", "type": "sms"}, 400, "invalid_parameter", 'type must be "transactional" or "marketing"'),
+        (
+            {"event": "delivered", "type": "sms"},
+            400,
+            "invalid_parameter",
+            'type must be "transactional" or "marketing"',
+        ),
         ({"type": "transactional"}, 400, "missing_parameter", "event is required"),
         ({"event": "delivered", "data": [1]}, 400, "invalid_parameter", "data must be a JSON object"),
         ({"event": "delivered", "id": {"x": 1}}, 400, "invalid_parameter", "id must be a string"),
         ({"event": "delivered", "when": 1}, 400, "invalid_parameter", "unknown field when"),
         ([], 400, "missing_parameter", "The list of events is empty"),
         ("delivered", 400, "invalid_parameter", "an event is a JSON object"),
-        ([{"event": "delivered"}, {"event": "nope"}], 400, "invalid_parameter", "events[1]: unknown transactional event"),
+        (
+            [{"event": "delivered"}, {"event": "nope"}],
+            400,
+            "invalid_parameter",
+            "events[1]: unknown transactional event",
+        ),
     ],
 )
 def test_the_api_names_what_is_wrong_and_stores_nothing(api, body, status, code, message):
