@@ -146,11 +146,16 @@ def process_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def worker_process(transactional_db, redis) -> Iterator[Callable[..., subprocess.Popen]]:
-    """Start real worker processes (`manage.py rqworker`) on the test database."""
+def worker_process(transactional_db, redis, tmp_path) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start real worker processes (`manage.py rqworker`, as `make worker`) on the test database.
+
+    Their output goes to worker-N.log in the test's tmp_path: a pipe nobody reads would
+    fill up and stall a busy worker.
+    """
     started: list[subprocess.Popen] = []
 
     def start(**env: str) -> subprocess.Popen:
+        log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115 (closed with the process)
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -163,9 +168,10 @@ def worker_process(transactional_db, redis) -> Iterator[Callable[..., subprocess
             ],
             cwd=ROOT,
             env=process_env(**env),
-            stdout=subprocess.PIPE,
+            stdout=log,
             stderr=subprocess.STDOUT,
         )
+        log.close()  # the child has its own copy
         started.append(proc)
         return proc
 
