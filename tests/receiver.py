@@ -33,6 +33,12 @@ class Reply:
     delay: float = 0.0
 
 
+class Server(ThreadingHTTPServer):
+    # A worker opens up to WEBHOOKS_SEND_THREADS connections at once; the default
+    # listen backlog of 5 would refuse some of them.
+    request_queue_size = 128
+
+
 class Receiver:
     def __init__(self, port: int = 0) -> None:
         self.requests: list[Received] = []
@@ -65,7 +71,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = Server(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -20,7 +20,10 @@ pytestmark = pytest.mark.usefixtures("redis")
 
 
 def queued_ids() -> list[int]:
-    return [pk for job in django_rq.get_queue("deliveries").get_jobs() for pk in job.args[0]]
+    from webhooks.jobs import READY_KEY
+
+    chunks = django_rq.get_connection("deliveries").lrange(READY_KEY, 0, -1)
+    return [int(pk) for chunk in chunks for pk in chunk.split(b",")]
 
 
 @pytest.fixture
@@ -79,10 +82,18 @@ def test_a_recently_enqueued_delivery_is_not_enqueued_twice(delivery):
     assert sweep()["enqueued"] == 0
 
 
-def test_while_jobs_wait_in_redis_nothing_is_enqueued_twice(delivery, account):
+def test_while_jobs_wait_in_redis_nothing_is_enqueued_twice(delivery, account, settings):
+    settings.WEBHOOKS_SWEEP_INTERVAL = 30.0
     Delivery.objects.filter(pk=delivery.pk).update(enqueued_at=timezone.now() - timedelta(minutes=5))
     django_rq.get_queue("deliveries", commit_mode="auto").enqueue(print, "another job")
     assert sweep()["enqueued"] == 0
+
+
+def test_under_a_long_backlog_a_lost_delivery_is_enqueued_again_anyway(delivery, account, settings):
+    settings.WEBHOOKS_SWEEP_INTERVAL = 30.0
+    Delivery.objects.filter(pk=delivery.pk).update(enqueued_at=timezone.now() - timedelta(minutes=11))
+    django_rq.get_queue("deliveries", commit_mode="auto").enqueue(print, "another job")
+    assert sweep()["enqueued"] == 1
 
 
 def test_only_one_worker_sweeps_per_interval(db):

@@ -1,27 +1,30 @@
 """Sending deliveries: claim them, record the attempts, POST, record the outcomes.
 
-A job hands over many delivery ids; they go out in rounds of concurrent requests (one
-thread per request, one keep-alive session per thread), with the database work of a
-round done in a few bulk statements on the job's own thread. A round never holds more
-than WEBHOOKS_ENDPOINT_CONCURRENCY requests to one endpoint, so a slow endpoint cannot
-take every thread, and an endpoint that does not answer is paused so that the next
-rounds skip it.
+A job hands over many delivery ids; they go out as concurrent requests (a pool of
+threads, one keep-alive session per thread), while the job's own thread does the
+database work in a few bulk statements: claim and write the attempts of the next
+requests, record the outcomes of finished ones. No more than
+WEBHOOKS_ENDPOINT_CONCURRENCY requests go to one endpoint at a time, so a slow endpoint
+cannot take every thread, and an endpoint that does not answer is paused so that what
+it is owed waits instead of holding workers.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import time
+import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from events.payloads import encode
@@ -30,10 +33,12 @@ from webhooks.models import Attempt, Delivery, Webhook, mask_url
 
 logger = logging.getLogger(__name__)
 
-# A round's requests take at most a connect and a read timeout each (outbound.post); the
-# margin covers the database work around them. A delivery still "sending" after its
+# A request takes at most a connect and a read timeout (outbound.post); the margin covers
+# the database work around it. A delivery still "sending" after its
 # lease was abandoned by a dead worker, and the sweeper gives it back.
 LEASE_MARGIN = timedelta(seconds=5)
+# How long finished requests wait for others to finish, to record them together.
+GATHER_SECONDS = 0.005
 # What the delivery log keeps of a response body.
 STORED_RESPONSE_CHARS = 4096
 # Receivers ask for more time with these statuses and a Retry-After header.
@@ -46,6 +51,7 @@ GAVE_UP = "gave-up"
 SKIPPED = "skipped"
 DEFERRED = "deferred"
 CANCELLED = "cancelled"
+HANDED_BACK = "handed-back"
 
 
 def split_credentials(url: str) -> tuple[str, dict[str, str]]:
@@ -89,6 +95,7 @@ class Outgoing:
     url: str
     headers: dict[str, str]
     body: bytes
+    token: uuid.UUID
     response: outbound.Response | None = None
     error: str = ""
 
@@ -127,8 +134,15 @@ def send(delivery_id: int) -> str:
     return next(iter(outcomes), SKIPPED)
 
 
-def deliver(ids: list[int]) -> Counter[str]:
-    """Send the deliveries among `ids` that are still owed; count the outcomes."""
+def deliver(ids: list[int], budget: float | None = None) -> Counter[str]:
+    """Send the deliveries among `ids` that are still owed; count the outcomes.
+
+    Requests run concurrently on the pool, at most WEBHOOKS_ENDPOINT_CONCURRENCY to one
+    endpoint, and a free thread takes the next delivery at once: a slow endpoint holds
+    its own threads, never the others'. Deliveries not started after `budget` seconds
+    are handed back to the queue.
+    """
+    deadline = time.monotonic() + budget if budget is not None else None
     outcomes: Counter[str] = Counter()
     rows = list(
         Delivery.objects.filter(pk__in=ids, status=Delivery.Status.PENDING)
@@ -150,28 +164,51 @@ def deliver(ids: list[int]) -> Counter[str]:
         else:
             waiting.append((pk, webhook_id))
 
-    while waiting:
-        batch, waiting = next_round(waiting, paused)
-        if batch:
-            outcomes += send_round(batch, paused)
-        # Deliveries to an endpoint that stopped answering in this round wait for the pause.
+    in_flight: dict[Future[Outgoing], Outgoing] = {}
+    busy: Counter[int] = Counter()  # requests in flight per webhook
+    while waiting or in_flight:
+        if deadline is not None and time.monotonic() > deadline and waiting:
+            outcomes[HANDED_BACK] += hand_back([pk for pk, _ in waiting])
+            waiting = []
+        taken, waiting = take(waiting, busy, settings.WEBHOOKS_SEND_THREADS - len(in_flight))
+        if taken:
+            started = start(taken)
+            outcomes[SKIPPED] += len(taken) - len(started)
+            for o in started:
+                busy[o.delivery.webhook_id] += 1
+                in_flight[pool().submit(o.post)] = o
+        if not in_flight:
+            continue
+        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+        # Requests finishing right behind the first join it, so that their outcomes go
+        # to the database in one write instead of one each.
+        more, _ = wait(set(in_flight) - done, timeout=GATHER_SECONDS)
+        done |= more
+        finished = [in_flight.pop(future) for future in done]
+        for o in finished:
+            busy[o.delivery.webhook_id] -= 1
+        outcomes += record(finished)
+        # An endpoint that stopped answering is paused: what it is still owed waits.
+        for o in finished:
+            if o.unanswered and not o.delivery.is_test and o.delivery.webhook.paused_until:
+                paused[o.delivery.webhook_id] = o.delivery.webhook.paused_until
+        held = [(pk, hook) for pk, hook in waiting if hook in paused]
         for webhook_id, until in paused.items():
-            held = [pk for pk, hook in waiting if hook == webhook_id]
-            if held:
-                outcomes[DEFERRED] += defer(held, until)
+            ids_held = [pk for pk, hook in held if hook == webhook_id]
+            if ids_held:
+                outcomes[DEFERRED] += defer(ids_held, until)
         waiting = [(pk, hook) for pk, hook in waiting if hook not in paused]
     return +outcomes
 
 
-def next_round(waiting: list[tuple[int, int]], paused: dict[int, datetime]) -> tuple[list[int], list]:
-    """The ids for one round of concurrent requests, and those left for later rounds."""
-    size = settings.WEBHOOKS_SEND_THREADS
+def take(waiting: list[tuple[int, int]], busy: Counter[int], free: int) -> tuple[list[int], list]:
+    """Up to `free` ids to start now, no endpoint over its limit; and those left waiting."""
     per_endpoint = settings.WEBHOOKS_ENDPOINT_CONCURRENCY
     taken: list[int] = []
     left: list[tuple[int, int]] = []
-    counts: Counter[int] = Counter()
+    counts = Counter(busy)
     for pk, webhook_id in waiting:
-        if len(taken) < size and counts[webhook_id] < per_endpoint and webhook_id not in paused:
+        if len(taken) < free and counts[webhook_id] < per_endpoint:
             taken.append(pk)
             counts[webhook_id] += 1
         else:
@@ -198,10 +235,17 @@ def defer(ids: list[int], until: datetime) -> int:
     )
 
 
-def send_round(ids: list[int], paused: dict[int, datetime]) -> Counter[str]:
+def hand_back(ids: list[int]) -> int:
+    from webhooks.jobs import enqueue_deliveries
+
+    enqueue_deliveries(ids)
+    return len(ids)
+
+
+@transaction.atomic
+def start(ids: list[int]) -> list[Outgoing]:
+    """Claim `ids` and write their attempts, ready to send; those another job has are left out."""
     token, claimed = Delivery.objects.claim(ids, lease())
-    if not claimed:
-        return Counter({SKIPPED: len(ids)})
     outgoing = []
     for delivery in claimed:
         url, auth_headers = split_credentials(delivery.webhook.url)
@@ -214,22 +258,10 @@ def send_round(ids: list[int], paused: dict[int, datetime]) -> Counter[str]:
             request_headers=loggable_headers(headers),
             request_body=body.decode(),
         )
-        outgoing.append(Outgoing(delivery, attempt, url, headers, body))
+        outgoing.append(Outgoing(delivery, attempt, url, headers, body, token))
     # Written before the network calls, so that a crash mid-send still leaves a trace.
     Attempt.objects.bulk_create([o.attempt for o in outgoing])
-
-    if len(outgoing) == 1:
-        outgoing[0].post()
-    else:
-        list(pool().map(Outgoing.post, outgoing))
-
-    outcomes = record(token, outgoing)
-    for o in outgoing:
-        webhook = o.delivery.webhook
-        if o.unanswered and not o.delivery.is_test and webhook.paused_until:
-            paused[webhook.pk] = webhook.paused_until
-    outcomes[SKIPPED] += len(ids) - len(claimed)
-    return outcomes
+    return outgoing
 
 
 def retry_delay(attempt_number: int, response: outbound.Response | None) -> float | None:
@@ -259,8 +291,8 @@ def retry_after(headers: dict[str, str]) -> float | None:
     return max(0.0, (when - timezone.now()).total_seconds())
 
 
-def record(token: object, outgoing: list[Outgoing]) -> Counter[str]:
-    """Store the attempts and the outcomes of a round, in a few statements."""
+def record(outgoing: list[Outgoing]) -> Counter[str]:
+    """Store the attempts and the outcomes of finished requests, in a few statements."""
     now = timezone.now()
     outcomes: Counter[str] = Counter()
     for o in outgoing:
@@ -279,28 +311,30 @@ def record(token: object, outgoing: list[Outgoing]) -> Counter[str]:
     real_failures = [o for o in failed if not o.delivery.is_test]
     pause_until = now + timedelta(seconds=settings.WEBHOOKS_PAUSE)
     with transaction.atomic():
-        Attempt.objects.bulk_update(
-            [o.attempt for o in outgoing],
-            ["response_status", "response_headers", "response_body", "duration_ms", "error"],
-        )
-        done = Delivery.objects.filter(pk__in=[o.delivery.pk for o in delivered], claim_token=token).update(
-            status=Delivery.Status.SUCCEEDED, completed_at=now, lease_expires_at=None, claim_token=None
-        )
-        outcomes[DELIVERED] += done
+        complete_attempts([o.attempt for o in outgoing])
+        for token in {o.token for o in delivered}:
+            outcomes[DELIVERED] += Delivery.objects.filter(
+                pk__in=[o.delivery.pk for o in delivered if o.token == token], claim_token=token
+            ).update(status=Delivery.Status.SUCCEEDED, completed_at=now, lease_expires_at=None, claim_token=None)
         for o in failed:
-            outcomes[fail(o, token, now, pause_until)] += 1
+            outcomes[fail(o, now, pause_until)] += 1
 
         batches = [o.delivery.pk for o in outgoing if o.delivery.is_batch]
         if batches:
             settle_members(batches)
 
-        # Any success ends a run of failures; the first failure starts one.
+        # Any success ends a run of failures; the first failure starts one. (The checks
+        # skip statements that would change nothing: this runs for every few requests.)
         answered = {o.delivery.webhook_id for o in delivered if not o.delivery.is_test}
-        Webhook.objects.filter(pk__in=answered, failing_since__isnull=False).update(failing_since=None)
+        recovered = {o.delivery.webhook_id for o in delivered if o.delivery.webhook.failing_since} & answered
+        if recovered:
+            Webhook.objects.filter(pk__in=recovered).update(failing_since=None)
         failing = {o.delivery.webhook_id for o in real_failures} - answered
-        Webhook.objects.filter(pk__in=failing, failing_since__isnull=True).update(failing_since=now)
+        if failing:
+            Webhook.objects.filter(pk__in=failing, failing_since__isnull=True).update(failing_since=now)
         unanswered = {o.delivery.webhook_id for o in real_failures if o.unanswered} - answered
-        Webhook.objects.filter(pk__in=unanswered).update(paused_until=pause_until)
+        if unanswered:
+            Webhook.objects.filter(pk__in=unanswered).update(paused_until=pause_until)
         for o in real_failures:
             if o.delivery.webhook_id in unanswered:
                 o.delivery.webhook.paused_until = pause_until
@@ -314,13 +348,29 @@ def record(token: object, outgoing: list[Outgoing]) -> Counter[str]:
     return outcomes
 
 
-def fail(o: Outgoing, token: object, now: datetime, pause_until: datetime) -> str:
+def complete_attempts(attempts: list[Attempt]) -> None:
+    # One prepared UPDATE run per row: QuerySet.bulk_update builds a CASE per field and
+    # row, which cost more CPU than the requests themselves.
+    table = connection.ops.quote_name(Attempt._meta.db_table)
+    rows = [
+        (a.response_status, json.dumps(a.response_headers), a.response_body, a.duration_ms, a.error, a.pk)
+        for a in attempts
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET response_status = %s, response_headers = %s, response_body = %s, "  # noqa: S608 (names are ours)
+            "duration_ms = %s, error = %s WHERE id = %s",
+            rows,
+        )
+
+
+def fail(o: Outgoing, now: datetime, pause_until: datetime) -> str:
     """Schedule the next attempt of a failed delivery, or give up on it; return the outcome."""
     delivery = o.delivery
     gone = o.response is not None and o.response.status == 410
     # Test sends never retry, and 410 Gone means the receiver wants no more.
     delay = None if delivery.is_test or gone else retry_delay(delivery.attempt_count, o.response)
-    mine = Delivery.objects.filter(pk=delivery.pk, claim_token=token)
+    mine = Delivery.objects.filter(pk=delivery.pk, claim_token=o.token)
     if delay is None:
         mine.update(status=Delivery.Status.FAILED, completed_at=now, lease_expires_at=None, claim_token=None)
         return FAILED if delivery.is_test else GAVE_UP
@@ -357,6 +407,8 @@ def disable(webhook: Webhook, reason: str) -> bool:
 
 
 def disable_long_failing(webhook_ids: set[int], now: datetime) -> None:
+    if not webhook_ids:
+        return
     window = timedelta(seconds=settings.WEBHOOKS_DISABLE_AFTER)
     for webhook in Webhook.objects.filter(pk__in=webhook_ids, enabled=True, failing_since__lte=now - window):
         days = window.total_seconds() / 86400

@@ -18,7 +18,7 @@ from django.db.models import Count, Min
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from webhooks.jobs import DELIVERIES_QUEUE, enqueue_deliveries
+from webhooks.jobs import DELIVERIES_QUEUE, enqueue_deliveries, waiting_in_redis
 from webhooks.models import BATCH_EVENT, Attempt, Delivery, Webhook
 
 logger = logging.getLogger(__name__)
@@ -28,6 +28,8 @@ LOCK_KEY = "brevo-hooks:sweep-lock"
 BATCH_MAX = 500
 # Deliveries enqueued per sweep; the next sweep takes the rest.
 SWEEP_LIMIT = 50_000
+# Under a backlog, a delivery enqueued this many sweep intervals ago is enqueued again.
+LOST_AFTER_INTERVALS = 20
 LOST_ATTEMPT = "The worker stopped before this attempt finished (its lease expired); it will be tried again."
 
 
@@ -127,23 +129,24 @@ def make_batch(webhook: Webhook, now: datetime) -> bool:
 
 
 def enqueue_due(now: datetime) -> int:
-    """Enqueue due retries, and deliveries whose job Redis no longer has."""
+    """Enqueue due retries, and deliveries whose ids Redis no longer has."""
     due = Delivery.objects.due(now).filter(is_test=False)
     ids = list(due.filter(enqueued_at__isnull=True).values_list("pk", flat=True)[:SWEEP_LIMIT])
-    if queue_is_empty():
-        # Every job in Redis has been taken, yet these were enqueued a while ago and are
-        # still pending: their jobs were lost (a wiped Redis, a worker killed before its
-        # claim). Two intervals of grace cover a job that was just taken.
-        grace = timedelta(seconds=2 * settings.WEBHOOKS_SWEEP_INTERVAL)
-        ids += list(due.filter(enqueued_at__lt=now - grace).values_list("pk", flat=True)[:SWEEP_LIMIT])
+    interval = settings.WEBHOOKS_SWEEP_INTERVAL
+    # Enqueued a while ago and still pending: Redis lost them (wiped, or a worker was
+    # killed between taking them and claiming them). When Redis holds nothing for the
+    # workers that is certain after a short grace; under a steady backlog it is assumed
+    # after a long one, and a duplicate costs only a claim that changes no row.
+    grace = timedelta(seconds=2 * interval if redis_is_drained() else LOST_AFTER_INTERVALS * interval)
+    ids += list(due.filter(enqueued_at__lt=now - grace).values_list("pk", flat=True)[:SWEEP_LIMIT])
     if not ids:
         return 0
     Delivery.objects.filter(pk__in=ids).update(enqueued_at=now)
     return len(ids) if enqueue_deliveries(ids) else 0
 
 
-def queue_is_empty() -> bool:
+def redis_is_drained() -> bool:
     try:
-        return django_rq.get_queue(DELIVERIES_QUEUE).count == 0
+        return waiting_in_redis() == 0
     except RedisError:
         return False
