@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -29,7 +30,7 @@ def make_delivery(webhook, status: str = "succeeded", event: str = "delivered", 
         number=1,
         request_url=webhook.url,
         request_headers={"webhook-id": delivery.webhook_message_id, "Content-Type": "application/json"},
-        request_body='{"event":"%s"}' % event,
+        request_body=json.dumps({"event": event}, separators=(",", ":")),
         response_status=200 if status == "succeeded" else 500,
         response_headers={"X-Served-By": "crm-7"},
         response_body="thanks" if status == "succeeded" else "database down",
