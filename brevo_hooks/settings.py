@@ -148,8 +148,8 @@ WEBHOOKS_PAUSE = env_float("WEBHOOKS_PAUSE", 600.0)
 # A webhook whose attempts all failed for this long is disabled and its account emailed.
 WEBHOOKS_DISABLE_AFTER = env_float("WEBHOOKS_DISABLE_AFTER", 5 * 24 * 3600.0)
 # Concurrent requests per worker process, and at most this many to one endpoint at a time.
-WEBHOOKS_SEND_THREADS = env_int("WEBHOOKS_SEND_THREADS", 16, minimum=1)
-WEBHOOKS_ENDPOINT_CONCURRENCY = env_int("WEBHOOKS_ENDPOINT_CONCURRENCY", 8, minimum=1)
+WEBHOOKS_SEND_THREADS = env_int("WEBHOOKS_SEND_THREADS", 32, minimum=1)
+WEBHOOKS_ENDPOINT_CONCURRENCY = env_int("WEBHOOKS_ENDPOINT_CONCURRENCY", 16, minimum=1)
 
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

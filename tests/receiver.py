@@ -54,6 +54,10 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender died mid-request (a killed worker): nothing was received.
+                    self.close_connection = True
+                    return
                 received = Received("POST", self.path, dict(self.headers.items()), body)
                 with receiver._arrived:
                     receiver.requests.append(received)

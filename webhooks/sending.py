@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 # lease was abandoned by a dead worker, and the sweeper gives it back.
 LEASE_MARGIN = timedelta(seconds=5)
 # How long finished requests wait for others to finish, to record them together.
-GATHER_SECONDS = 0.005
+GATHER_SECONDS = 0.01
 # What the delivery log keeps of a response body.
 STORED_RESPONSE_CHARS = 4096
 # Receivers ask for more time with these statuses and a Retry-After header.
