@@ -240,3 +240,23 @@ def test_simulate_explains_bad_input_and_stores_nothing(owner_client, data, mess
 
 def test_simulate_needs_a_post(owner_client):
     assert owner_client.get("/events/simulate/").status_code == 405
+
+
+def test_retry_all_failed_also_sends_what_a_disabled_webhook_missed(owner_client, webhook):
+    missed = make_delivery(webhook, "cancelled")
+    since = (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    owner_client.post(f"/webhooks/{webhook.pk}/deliveries/retry-failed/", {"since": since})
+    missed.refresh_from_db()
+    assert missed.status == "pending"
+
+
+def test_enabling_a_webhook_again_forgets_its_old_failures(owner_client, webhook):
+    from webhooks.models import Webhook
+
+    Webhook.objects.filter(pk=webhook.pk).update(
+        enabled=False, disabled_reason="Every delivery failed", failing_since=timezone.now() - timedelta(days=6)
+    )
+    owner_client.post(f"/webhooks/{webhook.pk}/toggle/")
+    webhook.refresh_from_db()
+    assert webhook.enabled
+    assert (webhook.failing_since, webhook.paused_until, webhook.disabled_reason) == (None, None, "")

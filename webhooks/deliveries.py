@@ -114,7 +114,7 @@ def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
         "statuses": [(s.value, s.label) for s in FILTER_STATUSES],
         "events": [(e.subscription, e.label) for e in catalog.for_type(webhook.type)],
         "chart": chart(hourly_attempts(webhook, now)),
-        "failed_count": webhook.deliveries.filter(status=Delivery.Status.FAILED, is_test=False).count(),
+        "failed_count": webhook.deliveries.filter(status__in=RETRYABLE, is_test=False, batch=None).count(),
         "since_default": (timezone.localtime(now) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
     }
     return render(request, "webhooks/deliveries.html", context)
@@ -179,7 +179,8 @@ def retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
     if timezone.is_naive(since):
         since = timezone.make_aware(since)
     if not refuse_if_disabled(request, webhook):
-        failed = list(webhook.deliveries.filter(status=Delivery.Status.FAILED, is_test=False, created_at__gte=since))
+        # Cancelled ones too: what a disabled webhook missed is sent once it is enabled again.
+        failed = list(webhook.deliveries.filter(status__in=RETRYABLE, is_test=False, batch=None, created_at__gte=since))
         count = retry(failed)
         if count:
             messages.success(request, f"Retrying {count} failed deliver{'y' if count == 1 else 'ies'}.")
