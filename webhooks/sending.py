@@ -260,7 +260,7 @@ def start(ids: list[int]) -> list[Outgoing]:
         )
         outgoing.append(Outgoing(delivery, attempt, url, headers, body, token))
     # Written before the network calls, so that a crash mid-send still leaves a trace.
-    Attempt.objects.bulk_create([o.attempt for o in outgoing])
+    insert_attempts([o.attempt for o in outgoing])
     return outgoing
 
 
@@ -348,18 +348,44 @@ def record(outgoing: list[Outgoing]) -> Counter[str]:
     return outcomes
 
 
-def complete_attempts(attempts: list[Attempt]) -> None:
-    # One prepared UPDATE run per row: QuerySet.bulk_update builds a CASE per field and
-    # row, which cost more CPU than the requests themselves.
-    table = connection.ops.quote_name(Attempt._meta.db_table)
+# Attempts are written with plain statements run once per row: the ORM's bulk_create
+# and bulk_update (a CASE per field and row) cost more CPU than the requests themselves.
+# The unique (delivery, number) pair finds the row again, so no id has to come back.
+ATTEMPT_TABLE = Attempt._meta.db_table
+
+
+def insert_attempts(attempts: list[Attempt]) -> None:
+    adapt = connection.ops.adapt_datetimefield_value
     rows = [
-        (a.response_status, json.dumps(a.response_headers), a.response_body, a.duration_ms, a.error, a.pk)
+        (a.delivery_id, a.number, adapt(a.started_at), a.request_url, json.dumps(a.request_headers), a.request_body)
         for a in attempts
     ]
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"UPDATE {table} SET response_status = %s, response_headers = %s, response_body = %s, "  # noqa: S608 (names are ours)
-            "duration_ms = %s, error = %s WHERE id = %s",
+            f"INSERT INTO {connection.ops.quote_name(ATTEMPT_TABLE)} (delivery_id, number, started_at, "  # noqa: S608 (names are ours)
+            "request_url, request_headers, request_body, response_headers, response_body, error) "
+            "VALUES (%s, %s, %s, %s, %s, %s, '{}', '', '')",
+            rows,
+        )
+
+
+def complete_attempts(attempts: list[Attempt]) -> None:
+    rows = [
+        (
+            a.response_status,
+            json.dumps(a.response_headers),
+            a.response_body,
+            a.duration_ms,
+            a.error,
+            a.delivery_id,
+            a.number,
+        )
+        for a in attempts
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {connection.ops.quote_name(ATTEMPT_TABLE)} SET response_status = %s, response_headers = %s, "  # noqa: S608
+            "response_body = %s, duration_ms = %s, error = %s WHERE delivery_id = %s AND number = %s",
             rows,
         )
 
