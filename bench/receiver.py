@@ -1,8 +1,9 @@
 """A fast local webhook receiver for the benchmark: asyncio, HTTP/1.1 keep-alive, answers 200.
 
-It records, per request, the `webhook-id` (to count each delivery once) and the delay
-between the `bench_sent` time in the payload (when the event was posted to
-/api/events) and its arrival. `GET /stats` returns them; `POST /reset` clears them.
+It records, per request, the `webhook-id` (to count each delivery once) and two delays
+to its arrival: from `bench_sent` in the payload (when the event was posted to
+/api/events) and from `ts_epoch` (when the API accepted and stored it).
+`GET /stats` returns them; `POST /reset` clears them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sys
 import time
 
 SENT = re.compile(rb'"bench_sent":\s*([0-9.]+)')
+# `ts_epoch` (ms) defaults to the moment emit() stored the event: when it was accepted.
+ACCEPTED = re.compile(rb'"ts_epoch":\s*([0-9]+)')
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nOK"
 
 
@@ -25,6 +28,7 @@ class Stats:
         self.requests = 0
         self.ids: set[bytes] = set()
         self.latencies: list[float] = []
+        self.accepted: list[float] = []
         self.first = 0.0
         self.last = 0.0
 
@@ -36,6 +40,7 @@ class Stats:
                 "first": self.first,
                 "last": self.last,
                 "latencies_ms": self.latencies,
+                "accepted_ms": self.accepted,
             }
         ).encode()
 
@@ -75,6 +80,9 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                     sent = SENT.search(body)
                     if sent:
                         stats.latencies.append((now - float(sent.group(1))) * 1000)
+                    accepted = ACCEPTED.search(body)
+                    if accepted:
+                        stats.accepted.append(now * 1000 - int(accepted.group(1)))
                 writer.write(OK)
             if headers.get(b"connection", b"").lower() == b"close":
                 break

@@ -18,7 +18,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -294,13 +293,16 @@ def main() -> None:
         sent = post_at_rate(api, half, LATENCY_SECONDS, api_ms)
         stats = wait_delivered(receiver, sent, timeout=60)
         procs.stop(workers)
-        latencies = stats["latencies_ms"]
-        p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+        # Latency as the issue defines it: event accepted (stored by the API) -> receiver got it.
+        accepted = stats["accepted_ms"]
+        p50, p99 = percentile(accepted, 50), percentile(accepted, 99)
+        from_post = stats["latencies_ms"]
         log(
             f"bench: latency at half of peak ({half:.0f} events/s for {LATENCY_SECONDS:g} s, "
-            f"{best['workers']} worker(s)): {stats['unique']}/{sent} delivered, "
-            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, mean {statistics.fmean(latencies) if latencies else 0:.1f} ms; "
-            f"POST /api/events of {max(1, round(half * TICK))} events took p50 {percentile(api_ms, 50):.1f} ms"
+            f"{best['workers']} worker(s)): {stats['unique']}/{sent} delivered; accepted -> received "
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms; POST sent -> received p50 {percentile(from_post, 50):.1f} ms, "
+            f"p99 {percentile(from_post, 99):.1f} ms; each POST of {max(1, round(half * TICK))} events "
+            f"took p50 {percentile(api_ms, 50):.1f} ms"
         )
         ratio = best["rate"] / best["raw"] if best["raw"] else 0.0
         print(
