@@ -220,6 +220,12 @@ def test_a_refused_connection_is_retried_and_pauses_the_endpoint(account, make_w
     assert delivery.next_attempt_at >= webhook.paused_until
 
 
+def test_the_webhooks_page_says_an_endpoint_is_paused(make_webhook, owner_client):
+    webhook = make_webhook()
+    Webhook.objects.filter(pk=webhook.pk).update(paused_until=timezone.now() + timedelta(minutes=10))
+    assert "your app did not answer" in owner_client.get("/webhooks/").content.decode()
+
+
 def test_deliveries_to_a_paused_endpoint_wait_without_an_attempt(account, make_webhook, receiver):
     webhook = make_webhook(url=receiver.url, events=("delivered",))
     until = timezone.now() + timedelta(minutes=10)

@@ -64,6 +64,10 @@ class Webhook(models.Model):
     def masked_url(self) -> str:
         return mask_url(self.url)
 
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_until is not None and self.paused_until > timezone.now()
+
     def clean(self) -> None:
         if self._state.adding and self.account_id is not None and self.account_is_full():
             raise ValidationError(limit_message(), code="limit")
