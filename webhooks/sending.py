@@ -153,16 +153,20 @@ def deliver(ids: list[int], budget: float | None = None) -> Counter[str]:
     now = timezone.now()
     paused: dict[int, datetime] = {}
     waiting: list[tuple[int, int]] = []
+    disabled: list[int] = []
     for pk, webhook_id, is_test, enabled, paused_until in rows:
         if is_test:
             waiting.append((pk, webhook_id))
         elif not enabled:
-            outcomes[CANCELLED] += cancel([pk])
+            disabled.append(pk)
         elif paused_until and paused_until > now:
             paused[webhook_id] = paused_until
-            outcomes[DEFERRED] += defer([pk], paused_until)
         else:
             waiting.append((pk, webhook_id))
+    if disabled:
+        outcomes[CANCELLED] += cancel(disabled)
+    for webhook_id, until in paused.items():
+        outcomes[DEFERRED] += defer([pk for pk, hook, is_test, *_ in rows if hook == webhook_id and not is_test], until)
 
     in_flight: dict[Future[Outgoing], Outgoing] = {}
     busy: Counter[int] = Counter()  # requests in flight per webhook
@@ -190,13 +194,12 @@ def deliver(ids: list[int], budget: float | None = None) -> Counter[str]:
         outcomes += record(finished)
         # An endpoint that stopped answering is paused: what it is still owed waits.
         for o in finished:
-            if o.unanswered and not o.delivery.is_test and o.delivery.webhook.paused_until:
-                paused[o.delivery.webhook_id] = o.delivery.webhook.paused_until
-        held = [(pk, hook) for pk, hook in waiting if hook in paused]
-        for webhook_id, until in paused.items():
-            ids_held = [pk for pk, hook in held if hook == webhook_id]
-            if ids_held:
-                outcomes[DEFERRED] += defer(ids_held, until)
+            webhook = o.delivery.webhook
+            if o.unanswered and not o.delivery.is_test and webhook.is_paused and webhook.pk not in paused:
+                paused[webhook.pk] = webhook.paused_until
+                held = [pk for pk, hook in waiting if hook == webhook.pk]
+                if held:
+                    outcomes[DEFERRED] += defer(held, webhook.paused_until)
         waiting = [(pk, hook) for pk, hook in waiting if hook not in paused]
     return +outcomes
 
