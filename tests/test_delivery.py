@@ -260,6 +260,30 @@ def test_a_hanging_endpoint_does_not_hold_up_the_others(account, make_webhook, r
     assert Delivery.objects.filter(webhook__url=slow.url, status="pending", attempt_count=0).count() == 28
 
 
+def test_a_slow_endpoint_holds_only_its_own_threads(account, make_webhook, receiver, settings, emit):
+    import time
+
+    from tests.receiver import Receiver
+
+    settings.WEBHOOKS_TIMEOUT = 5.0
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 2
+    slow = Receiver().start()
+    try:
+        slow.reply = Reply(delay=0.4)  # answers, but slowly: no pause
+        make_webhook(url=slow.url, events=("delivered",))
+        make_webhook(url=receiver.url, events=("delivered",))
+        emit(account, [NewEvent("delivered") for _ in range(20)])
+        started = time.monotonic()
+        sending.deliver(list(Delivery.objects.order_by("pk").values_list("pk", flat=True)))
+        finished = time.monotonic()
+    finally:
+        slow.stop()
+    assert len(slow.unique()) == len(receiver.unique()) == 20
+    # Two at a time, the slow endpoint took about 4 s; the other was served all along.
+    assert finished - started > 3.5
+    assert max(r.at for r in receiver.requests) - started < 1.5
+
+
 def test_a_duplicate_job_never_sends_twice(account, make_webhook, receiver):
     make_webhook(url=receiver.url, events=("delivered",))
     delivery = emit_one(account)
