@@ -34,8 +34,8 @@ from webhooks.models import Attempt, Delivery, Webhook, mask_url
 logger = logging.getLogger(__name__)
 
 # A request takes at most a connect and a read timeout (outbound.post); the margin covers
-# the database work around it. A delivery still "sending" after its
-# lease was abandoned by a dead worker, and the sweeper gives it back.
+# the database work around it. A delivery still "sending" after its lease was abandoned
+# by a dead worker, and the sweeper gives it back.
 LEASE_MARGIN = timedelta(seconds=5)
 # How long finished requests wait for others to finish, to record them together.
 GATHER_SECONDS = 0.01
