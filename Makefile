@@ -27,10 +27,11 @@ web: install
 	$(PY) manage.py collectstatic --noinput -v0
 	exec $(VENV)/bin/gunicorn brevo_hooks.wsgi --bind 0.0.0.0:$(PORT) --workers $${WEB_CONCURRENCY:-2} --threads 4 --access-logfile - --graceful-timeout 20
 
-## One worker process in the foreground, serving the fast lane (test sends) first.
+## One worker process in the foreground, serving the fast lane (test sends) first; its
+## sweeper thread re-enqueues due retries and reclaims deliveries of dead workers.
 worker: install
 	$(PY) manage.py check_redis
-	exec $(PY) manage.py rqworker tests deliveries --worker-class webhooks.worker.Worker
+	exec $(PY) manage.py rqworker tests deliveries --worker-class webhooks.worker.DeliveryWorker
 
 # The tests post to receivers on 127.0.0.1 (the SSRF tests turn the rule back on) and talk
 # plain HTTP to the test server.
@@ -46,6 +47,11 @@ lint: install
 format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+## End-to-end deliveries/s and latency against the raw limit, in under 3 minutes (bench/run.py).
+## It flushes BENCH_REDIS_URL (default: the tests' Redis database) and uses a fresh database.
+bench: install
+	BENCH_REDIS_URL=$${BENCH_REDIS_URL:-$(TEST_REDIS_URL)} $(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) .staticfiles .pytest_cache .ruff_cache .test-db.sqlite3*

@@ -56,3 +56,20 @@ def env_float(name: str, default: float, minimum: float = 0.0) -> float:
 def env_list(name: str, default: str) -> list[str]:
     raw = os.environ.get(name, default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_seconds_list(name: str, default: str) -> list[float]:
+    """Comma-separated seconds, such as `5,300,1800`; each a positive number."""
+    raw = os.environ.get(name) or default
+    values: list[float] = []
+    for item in raw.split(","):
+        try:
+            value = float(item)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must be comma-separated seconds such as 5,300,1800, not {raw!r}."
+            ) from None
+        if value <= 0:
+            raise ImproperlyConfigured(f"{name} must list positive numbers of seconds, not {raw!r}.")
+        values.append(value)
+    return values

@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from brevo_hooks.env import env_bool, env_float, env_int, env_list, env_str
+from brevo_hooks.env import env_bool, env_float, env_int, env_list, env_seconds_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -195,6 +195,23 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"WebhookTypeEnum": ["transactional", "marketing"]},
 }
+# Seconds between the attempts of a delivery: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, so
+# that an app that is down for a day still gets everything. Tests are never retried.
+WEBHOOKS_RETRY_SCHEDULE = env_seconds_list("WEBHOOKS_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,36000")
+# A receiver's Retry-After (on 429 and 503) is honoured up to this many seconds.
+WEBHOOKS_RETRY_AFTER_MAX = env_float("WEBHOOKS_RETRY_AFTER_MAX", 3600.0)
+# How often each worker's sweeper re-enqueues due retries and reclaims expired leases.
+WEBHOOKS_SWEEP_INTERVAL = env_float("WEBHOOKS_SWEEP_INTERVAL", 30.0)
+# Batched webhooks get one JSON array per window (Brevo: 5 minutes, at most 500 events).
+WEBHOOKS_BATCH_WINDOW = env_float("WEBHOOKS_BATCH_WINDOW", 300.0)
+# An endpoint that does not answer (timeout, refused connection) is paused this long,
+# like Brevo's 10-minute pause, so that it does not hold workers the others need.
+WEBHOOKS_PAUSE = env_float("WEBHOOKS_PAUSE", 600.0)
+# A webhook whose attempts all failed for this long is disabled and its account emailed.
+WEBHOOKS_DISABLE_AFTER = env_float("WEBHOOKS_DISABLE_AFTER", 5 * 24 * 3600.0)
+# Concurrent requests per worker process, and at most this many to one endpoint at a time.
+WEBHOOKS_SEND_THREADS = env_int("WEBHOOKS_SEND_THREADS", 32, minimum=1)
+WEBHOOKS_ENDPOINT_CONCURRENCY = env_int("WEBHOOKS_ENDPOINT_CONCURRENCY", 16, minimum=1)
 
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from events.api import ingest
 from webhooks import views as webhook_views
 from webhooks.api import views as api_views
 
@@ -12,5 +13,7 @@ urlpatterns = [
     path("egress-ips.json", webhook_views.egress_ips, name="egress_ips"),
     path("exports/<str:token>.csv", api_views.export_download, name="export_download"),
     path("v3/", include(("webhooks.api.urls", "api"))),
+    path("events/", include("events.urls")),
+    path("api/events", ingest, name="api_events"),
     path("admin/", admin.site.urls),
 ]

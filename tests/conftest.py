@@ -96,6 +96,18 @@ def make_webhook(account) -> Callable[..., Webhook]:
 
 
 @pytest.fixture
+def emit_now(django_capture_on_commit_callbacks) -> Callable[..., list]:
+    """`events.emit`, with its on-commit enqueueing run as if the transaction had committed."""
+    from events import emit
+
+    def run(account: Account, events: list) -> list:
+        with django_capture_on_commit_callbacks(execute=True):
+            return emit(account, events)
+
+    return run
+
+
+@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     server = Receiver().start()
     yield server
@@ -140,11 +152,16 @@ def process_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def worker_process(transactional_db, redis) -> Iterator[Callable[..., subprocess.Popen]]:
-    """Start real worker processes (`manage.py rqworker`) on the test database."""
+def worker_process(transactional_db, redis, tmp_path) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start real worker processes (`manage.py rqworker`, as `make worker`) on the test database.
+
+    Their output goes to worker-N.log in the test's tmp_path: a pipe nobody reads would
+    fill up and stall a busy worker.
+    """
     started: list[subprocess.Popen] = []
 
     def start(**env: str) -> subprocess.Popen:
+        log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115 (closed with the process)
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -153,13 +170,14 @@ def worker_process(transactional_db, redis) -> Iterator[Callable[..., subprocess
                 "tests",
                 "deliveries",
                 "--worker-class",
-                "webhooks.worker.Worker",
+                "webhooks.worker.DeliveryWorker",
             ],
             cwd=ROOT,
             env=process_env(**env),
-            stdout=subprocess.PIPE,
+            stdout=log,
             stderr=subprocess.STDOUT,
         )
+        log.close()  # the child has its own copy
         started.append(proc)
         return proc
 

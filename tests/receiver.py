@@ -20,6 +20,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -33,10 +34,18 @@ class Reply:
     delay: float = 0.0
 
 
+class Server(ThreadingHTTPServer):
+    # A worker opens up to WEBHOOKS_SEND_THREADS connections at once; the default
+    # listen backlog of 5 would refuse some of them.
+    request_queue_size = 128
+
+
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[Received] = []
         self.reply = Reply()
+        # Replies used once each, in order, before `reply` (e.g. two 500s, then the default).
+        self.replies: list[Reply] = []
         self._arrived = threading.Condition()
         receiver = self
 
@@ -46,11 +55,15 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender died mid-request (a killed worker): nothing was received.
+                    self.close_connection = True
+                    return
                 received = Received("POST", self.path, dict(self.headers.items()), body)
                 with receiver._arrived:
                     receiver.requests.append(received)
                     receiver._arrived.notify_all()
-                reply = receiver.reply
+                    reply = receiver.replies.pop(0) if receiver.replies else receiver.reply
                 if reply.delay:
                     time.sleep(reply.delay)
                 self.send_response(reply.status)
@@ -63,7 +76,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -79,6 +92,13 @@ class Receiver:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def unique(self) -> dict[str, Received]:
+        """The requests as a receiver that dedupes on `webhook-id` keeps them: first of each."""
+        seen: dict[str, Received] = {}
+        for received in list(self.requests):
+            seen.setdefault(received.headers["webhook-id"], received)
+        return seen
 
     def wait_for(self, count: int = 1, timeout: float = 10.0) -> list[Received]:
         """Block until `count` requests have arrived; fail the test if they do not."""

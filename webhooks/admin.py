@@ -11,8 +11,8 @@ class SubscriptionInline(admin.TabularInline):
 
 @admin.register(Webhook)
 class WebhookAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "masked_url", "account", "type", "enabled", "event_list", "created_at"]
-    list_filter = ["type", "enabled", "created_at"]
+    list_display = ["__str__", "masked_url", "account", "type", "batched", "enabled", "event_list", "created_at"]
+    list_filter = ["type", "batched", "enabled", "created_at"]
     list_select_related = ["account"]
     search_fields = ["url", "description", "account__name"]
     raw_id_fields = ["account"]
@@ -59,8 +59,8 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_filter = ["status", "is_test", "event", "created_at"]
     list_select_related = ["webhook"]
     search_fields = ["uid", "event", "webhook__url", "webhook__account__name"]
-    raw_id_fields = ["webhook"]
-    readonly_fields = ["uid", "created_at", "completed_at", "payload"]
+    raw_id_fields = ["webhook", "event_record", "batch"]
+    readonly_fields = ["uid", "created_at", "completed_at", "payload", "claim_token"]
     date_hierarchy = "created_at"
     inlines = [AttemptInline]
 

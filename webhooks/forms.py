@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
@@ -71,11 +72,18 @@ class WebhookForm(forms.ModelForm):
 
     class Meta:
         model = Webhook
-        fields = ["type", "url", "description"]
+        fields = ["type", "url", "description", "batched"]
+        labels = {"batched": "Batched"}
+
         widgets = {"description": forms.TextInput(attrs={"placeholder": "e.g. Order notifications for our CRM"})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        window = settings.WEBHOOKS_BATCH_WINDOW
+        span = f"{window / 60:g}-minute" if window >= 60 else f"{window:g}-second"
+        self.fields[
+            "batched"
+        ].help_text = f"Send the events of each {span} window together, as one JSON array of up to 500 events."
         if not self.instance._state.adding:
             # As in Brevo's API, a webhook keeps its type; make a new one to change it.
             self.fields["type"].disabled = True

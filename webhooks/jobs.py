@@ -1,13 +1,17 @@
-"""RQ jobs and their enqueueing. Jobs are thin: they take ids and return a short
+"""RQ jobs and their enqueueing. Jobs are thin: they work from ids and return a short
 outcome that shows in the RQ dashboard."""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
+from collections.abc import Iterable
 
 import django_rq
 from django.db import transaction
 from django.utils import timezone
+from redis import Redis
 from redis.exceptions import RedisError
 
 from events.catalog import EventType
@@ -18,6 +22,21 @@ logger = logging.getLogger(__name__)
 
 # Test sends have their own queue, a fast lane that bulk deliveries never clog.
 TESTS_QUEUE = "tests"
+DELIVERIES_QUEUE = "deliveries"
+# Delivery ids wait in this Redis list, in chunks of up to CHUNK ids, for a `drain` job
+# to take them. One drain job at a time waits in the queue (WAKE_KEY says so); each one
+# that runs takes chunks until the list is empty. Under load a job thus carries
+# hundreds of deliveries; when idle, one event makes one job at once.
+READY_KEY = "brevo-hooks:ready"
+WAKE_KEY = "brevo-hooks:drain-queued"
+CHUNK = 100
+# Chunks a drain job takes at a time: enough to keep every send thread busy.
+TAKE = 5
+# A drain job stops taking after this long and leaves the rest to a fresh job, well
+# inside the queue's job timeout.
+DRAIN_SECONDS = 60.0
+# Outcomes of drain jobs are only for the dashboard; keep them briefly.
+RESULT_TTL = 600
 # Exports are rare and slow: the bulk queue, never the fast lane.
 EXPORTS_QUEUE = "deliveries"
 
@@ -29,6 +48,65 @@ class QueueUnavailable(Exception):
 def send_test(delivery_id: int) -> str:
     """Send one "Send a test" delivery, once: test sends are never retried."""
     return sending.send(delivery_id)
+
+
+def drain() -> str:
+    """Send what waits in the ready list; the outcome reads like "delivered 981, retry 2"."""
+    connection = django_rq.get_connection(DELIVERIES_QUEUE)
+    # From now on a new arrival queues another drain job, which a free worker runs
+    # beside this one.
+    connection.delete(WAKE_KEY)
+    outcomes: Counter[str] = Counter()
+    started = time.monotonic()
+    while True:
+        budget = DRAIN_SECONDS - (time.monotonic() - started)
+        if budget <= 0:
+            wake(connection)  # what is left goes to the next job
+            break
+        taken = connection.lpop(READY_KEY, TAKE)
+        if not taken:
+            break
+        ids = [int(pk) for chunk in taken for pk in chunk.split(b",")]
+        outcomes += sending.deliver(ids, budget=budget)
+    return ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items())) or "nothing to do"
+
+
+def wake(connection: Redis) -> None:
+    """Queue a drain job unless one is already waiting."""
+    if connection.set(WAKE_KEY, "1", nx=True, ex=60):
+        queue = django_rq.get_queue(DELIVERIES_QUEUE, commit_mode="auto")
+        queue.enqueue(drain, result_ttl=RESULT_TTL, failure_ttl=86400, job_timeout=int(DRAIN_SECONDS * 3))
+
+
+def enqueue_deliveries(ids: Iterable[int]) -> bool:
+    """Hand `ids` to the workers through Redis; False if Redis did not take them.
+
+    A failure loses nothing: the deliveries are marked as not enqueued, and the
+    sweeper enqueues them when Redis is back.
+    """
+    ids = list(ids)
+    if not ids:
+        return True
+    try:
+        connection = django_rq.get_connection(DELIVERIES_QUEUE)
+        connection.rpush(READY_KEY, *(",".join(map(str, chunk)) for chunk in chunks(ids, CHUNK)))
+        wake(connection)
+    except RedisError as exc:
+        logger.error("could not queue %s deliveries, the sweeper will: %s", len(ids), exc)
+        Delivery.objects.filter(pk__in=ids, status=Delivery.Status.PENDING).update(enqueued_at=None)
+        return False
+    return True
+
+
+def waiting_in_redis() -> int:
+    """Drain jobs and chunks of ids that Redis holds for the workers."""
+    connection = django_rq.get_connection(DELIVERIES_QUEUE)
+    return django_rq.get_queue(DELIVERIES_QUEUE).count + connection.llen(READY_KEY)
+
+
+def chunks(ids: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def enqueue_test(webhook: Webhook, event: EventType) -> Delivery:

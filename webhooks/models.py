@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
@@ -18,6 +18,9 @@ from accounts.models import Account
 from events import catalog
 from webhooks import signing
 from webhooks.fields import OrderedJSONField
+
+# The `event` of a Delivery that carries a batch of events as one JSON array.
+BATCH_EVENT = "batch"
 
 TYPE_CHOICES = [(catalog.TRANSACTIONAL, "Transactional"), (catalog.MARKETING, "Marketing")]
 
@@ -65,6 +68,7 @@ class Webhook(models.Model):
     url = models.URLField("URL", max_length=2048)
     description = models.CharField(max_length=255, blank=True)
     type = models.CharField(max_length=20, choices=TYPE_CHOICES, default=catalog.TRANSACTIONAL)
+    # Brevo's batched webhooks: one JSON array per window instead of one POST per event.
     batched = models.BooleanField(default=False)
     # Sent as `Authorization: Bearer <token>` (Brevo's `auth`); never shown back in clear.
     auth_token = models.CharField(max_length=1000, blank=True)
@@ -76,6 +80,12 @@ class Webhook(models.Model):
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
     disabled_reason = models.TextField(blank=True)
+    # Set when the endpoint stops answering (timeout, refused connection), like Brevo's
+    # 10-minute pause: until then its deliveries wait instead of holding up workers.
+    paused_until = models.DateTimeField(null=True, blank=True)
+    # Start of the current run of failed attempts; cleared by any success. A run that lasts
+    # WEBHOOKS_DISABLE_AFTER disables the webhook.
+    failing_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     modified_at = models.DateTimeField(auto_now=True)
 
@@ -88,6 +98,10 @@ class Webhook(models.Model):
     @property
     def masked_url(self) -> str:
         return mask_url(self.url)
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_until is not None and self.paused_until > timezone.now()
 
     def clean(self) -> None:
         if self._state.adding and self.account_id is not None and self.account_is_full():
@@ -166,8 +180,45 @@ class Subscription(models.Model):
             raise ValidationError({"event": f"Not a {label.lower()} event: {self.event}."})
 
 
+SENDING_FIELDS = (
+    "uid", "event", "payload", "is_test", "attempt_count", "webhook_id", "batch_id",
+    "webhook__url", "webhook__type", "webhook__account_id", "webhook__description", "webhook__paused_until",
+    "webhook__failing_since", "webhook__auth_token", "webhook__headers", "webhook__signing_secret",
+    "webhook__previous_signing_secret", "webhook__previous_secret_expires_at",
+)  # fmt: skip
+
+
+class DeliveryQuerySet(models.QuerySet["Delivery"]):
+    def claim(self, ids: Iterable[int], lease: timedelta) -> tuple[uuid.UUID, list[Delivery]]:
+        """Take the pending deliveries among `ids` for sending; return the claim token and them.
+
+        The conditional UPDATE is the lock: of two jobs for one delivery, only one changes
+        the row, and the token tells each job which rows are its own.
+        """
+        token = uuid.uuid4()
+        ids = list(ids)
+        self.filter(pk__in=ids, status=Delivery.Status.PENDING).update(
+            status=Delivery.Status.SENDING,
+            claim_token=token,
+            lease_expires_at=timezone.now() + lease,
+            attempt_count=models.F("attempt_count") + 1,
+        )
+        claimed = list(
+            # pk__in first: the token column has no index of its own.
+            self.filter(pk__in=ids, claim_token=token, status=Delivery.Status.SENDING)
+            .select_related("webhook")
+            # What sending needs, and no more: loading whole rows cost more than the requests.
+            .only(*SENDING_FIELDS)
+        )
+        return token, claimed
+
+    def due(self, now: datetime) -> DeliveryQuerySet:
+        """Pending deliveries whose time has come."""
+        return self.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+
+
 class Delivery(models.Model):
-    """One event (or one test) owed to one webhook."""
+    """One event (or one test, or one batch of events) owed to one webhook."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -175,8 +226,15 @@ class Delivery(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+        # Events of a batched webhook: waiting for the window to close, then part of a batch
+        # (a Delivery of its own) whose outcome they take when it is done.
+        WAITING = "waiting", "Waiting for its batch"
+        BATCHED = "batched", "In a batch"
 
     webhook = models.ForeignKey(Webhook, models.CASCADE, related_name="deliveries")
+    # The stored event this delivers; empty for tests and batches.
+    event_record = models.ForeignKey("events.Event", models.CASCADE, related_name="deliveries", null=True, blank=True)
+    batch = models.ForeignKey("self", models.SET_NULL, related_name="members", null=True, blank=True)
     # Sent as `webhook-id`: stable across the retries of one delivery, so receivers can dedupe.
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     event = models.CharField(max_length=40, help_text="Subscription name of the event.")
@@ -186,13 +244,24 @@ class Delivery(models.Model):
     attempt_count = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Which claim owns the row while it is sending, so that a late job never overwrites
+    # the outcome of a newer one after its lease was reclaimed.
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    # When a job for it was last put in Redis; empty means the sweeper must enqueue it.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DeliveryQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "deliveries"
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["status", "lease_expires_at"]),
+            models.Index(fields=["webhook", "status", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} → {self.webhook}"
@@ -205,24 +274,23 @@ class Delivery(models.Model):
     def is_done(self) -> bool:
         return self.status in {self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED}
 
+    @property
+    def is_batch(self) -> bool:
+        return self.event == BATCH_EVENT
+
+    @property
+    def batch_size(self) -> int:
+        return len(self.payload) if isinstance(self.payload, list) else 1
+
     def event_type(self) -> catalog.EventType | None:
         return catalog.get(self.webhook.type, self.event)
 
-    def claim(self, lease: timedelta) -> bool:
-        """Take this delivery for sending; False if another worker has it or it is done.
-
-        The conditional UPDATE is the lock: of two jobs for one delivery, only one
-        changes the row, so a duplicate job can never send twice.
-        """
-        now = timezone.now()
-        claimed = Delivery.objects.filter(pk=self.pk, status=self.Status.PENDING).update(
-            status=self.Status.SENDING,
-            lease_expires_at=now + lease,
-            attempt_count=models.F("attempt_count") + 1,
-        )
-        if claimed:
-            self.refresh_from_db()
-        return bool(claimed)
+    @property
+    def label(self) -> str:
+        if self.is_batch:
+            return f"Batch of {self.batch_size} events"
+        event = self.event_type()
+        return event.label if event else self.event
 
     def last_attempt(self) -> Attempt | None:
         return self.attempts.order_by("-number").first()

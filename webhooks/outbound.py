@@ -13,6 +13,7 @@ header, TLS SNI and certificate checks still use the host name of the URL.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from dataclasses import dataclass
 
@@ -103,19 +104,19 @@ class GuardedAdapter(HTTPAdapter):
         }
 
 
-_session: requests.Session | None = None
+_local = threading.local()
 
 
 def session() -> requests.Session:
-    # One session per process keeps connections alive between deliveries.
-    global _session
-    if _session is None:
-        _session = requests.Session()
-        _session.trust_env = False  # no proxies or .netrc credentials picked up from the environment
+    # One session per thread (workers send from a thread pool; a Session is not
+    # thread-safe) keeps connections alive between deliveries.
+    if getattr(_local, "session", None) is None:
+        _local.session = requests.Session()
+        _local.session.trust_env = False  # no proxies or .netrc credentials picked up from the environment
         adapter = GuardedAdapter()
-        _session.mount("http://", adapter)
-        _session.mount("https://", adapter)
-    return _session
+        _local.session.mount("http://", adapter)
+        _local.session.mount("https://", adapter)
+    return _local.session
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float | None = None) -> Response:

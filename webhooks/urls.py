@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webhooks import views
+from webhooks import deliveries, views
 
 app_name = "webhooks"
 urlpatterns = [
@@ -13,4 +13,8 @@ urlpatterns = [
     path("<int:pk>/toggle/", views.webhook_toggle, name="toggle"),
     path("<int:pk>/test/", views.send_test, name="send_test"),
     path("<int:pk>/test/<int:delivery_pk>/", views.test_result, name="test_result"),
+    path("<int:pk>/deliveries/", deliveries.delivery_list, name="deliveries"),
+    path("<int:pk>/deliveries/retry-failed/", deliveries.retry_failed, name="retry_failed"),
+    path("<int:pk>/deliveries/<int:delivery_pk>/", deliveries.delivery_detail, name="delivery"),
+    path("<int:pk>/deliveries/<int:delivery_pk>/retry/", deliveries.delivery_retry, name="delivery_retry"),
 ]

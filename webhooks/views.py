@@ -124,7 +124,10 @@ def webhook_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     webhook = get_webhook_for_user(request, pk)
     webhook.enabled = not webhook.enabled
     webhook.disabled_reason = "" if webhook.enabled else "Disabled by a user."
-    webhook.save(update_fields=["enabled", "disabled_reason", "modified_at"])
+    if webhook.enabled:
+        # A fresh start: old failures must not disable it again at the next one.
+        webhook.failing_since = webhook.paused_until = None
+    webhook.save(update_fields=["enabled", "disabled_reason", "failing_since", "paused_until", "modified_at"])
     messages.success(request, f"Webhook {webhook.masked_url} {'enabled' if webhook.enabled else 'disabled'}.")
     return redirect("webhooks:list")
 

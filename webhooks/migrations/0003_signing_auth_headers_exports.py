@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('webhooks', '0001_initial'),
+        ('webhooks', '0002_delivery_pipeline'),
     ]
 
     operations = [
@@ -25,11 +25,6 @@ class Migration(migrations.Migration):
             model_name='webhook',
             name='auth_token',
             field=models.CharField(blank=True, max_length=1000),
-        ),
-        migrations.AddField(
-            model_name='webhook',
-            name='batched',
-            field=models.BooleanField(default=False),
         ),
         migrations.AddField(
             model_name='webhook',

@@ -1,0 +1,103 @@
+"""A fast local webhook receiver for the benchmark: asyncio, HTTP/1.1 keep-alive, answers 200.
+
+It records, per request, the `webhook-id` (to count each delivery once) and two delays
+to its arrival: from `bench_sent` in the payload (when the event was posted to
+/api/events) and from `ts_epoch` (when the API accepted and stored it).
+`GET /stats` returns them; `POST /reset` clears them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+import time
+
+SENT = re.compile(rb'"bench_sent":\s*([0-9.]+)')
+# `ts_epoch` (ms) defaults to the moment emit() stored the event: when it was accepted.
+ACCEPTED = re.compile(rb'"ts_epoch":\s*([0-9]+)')
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nOK"
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.requests = 0
+        self.ids: set[bytes] = set()
+        self.latencies: list[float] = []
+        self.accepted: list[float] = []
+        self.first = 0.0
+        self.last = 0.0
+
+    def as_json(self) -> bytes:
+        return json.dumps(
+            {
+                "requests": self.requests,
+                "unique": len(self.ids),
+                "first": self.first,
+                "last": self.last,
+                "latencies_ms": self.latencies,
+                "accepted_ms": self.accepted,
+            }
+        ).encode()
+
+
+stats = Stats()
+
+
+def answer(body: bytes, status: str = "200 OK") -> bytes:
+    return f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\nContent-Type: application/json\r\n\r\n".encode() + body
+
+
+async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            request_line, _, header_block = head.partition(b"\r\n")
+            headers = {}
+            for line in header_block.split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                if name:
+                    headers[name.strip().lower()] = value.strip()
+            body = await reader.readexactly(int(headers.get(b"content-length", b"0")))
+            _method, path, _ = request_line.split(b" ", 2)
+            if path == b"/stats":
+                writer.write(answer(stats.as_json()))
+            elif path == b"/reset":
+                stats.reset()
+                writer.write(answer(b"{}"))
+            else:
+                now = time.time()
+                stats.requests += 1
+                stats.first = stats.first or now
+                stats.last = now
+                webhook_id = headers.get(b"webhook-id")
+                if webhook_id is not None and webhook_id not in stats.ids:
+                    stats.ids.add(webhook_id)
+                    sent = SENT.search(body)
+                    if sent:
+                        stats.latencies.append((now - float(sent.group(1))) * 1000)
+                    accepted = ACCEPTED.search(body)
+                    if accepted:
+                        stats.accepted.append(now * 1000 - int(accepted.group(1)))
+                writer.write(OK)
+            if headers.get(b"connection", b"").lower() == b"close":
+                break
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        pass
+    finally:
+        writer.close()
+
+
+async def main(port: int) -> None:
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
+    print(f"receiver listening on {port}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1])))

@@ -1,0 +1,320 @@
+"""`make bench`: end-to-end delivery speed against the raw limit of the same machine.
+
+It starts a fast local receiver (bench/receiver.py), the project's own web (gunicorn)
+and worker processes (the DeliveryWorker of `make worker`) on a fresh database, posts
+events through /api/events, and measures when each one reaches the receiver. Then, in
+the same run, it measures plain `requests.Session` POSTs from as many processes to the
+same receiver. Everything listens on 127.0.0.1 and stops by itself.
+
+Environment: BENCH_DATABASE_URL (default: a fresh SQLite file; a postgres:// URL is
+dropped and created afresh), BENCH_REDIS_URL (flushed!), BENCH_WORKERS (default 1,2,4),
+BENCH_EVENTS (per worker count, default 6000).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing import Pool
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+API_KEY = "xkeysib-bench-000000000000000000000000000000000000000000000000000000000000"
+EVENTS_PER_POST = 100
+RAW_SECONDS = 3.0
+LATENCY_SECONDS = 8.0
+# The platform reports what happened in the last TICK seconds in one request.
+TICK = 0.05
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+class Processes:
+    """Every process the bench starts, stopped by id at the end."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.started: list[subprocess.Popen] = []
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+        out = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 (the child keeps it)
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        out.close()
+        self.started.append(proc)
+        return proc
+
+    def cpu_seconds(self, proc: subprocess.Popen) -> float:
+        """CPU time of a process and its children so far (Linux), to see where time goes."""
+        total = 0.0
+        pids = [proc.pid]
+        try:
+            pids += [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+            for pid in pids:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            pass
+        return total
+
+    def stop(self, procs: list[subprocess.Popen]) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def stop_all(self) -> None:
+        self.stop(self.started)
+
+
+def start_workers(procs: Processes, name: str, count: int, env: dict[str, str]) -> list[subprocess.Popen]:
+    """`count` workers as `make worker` starts them (the DeliveryWorker, no fork per job)."""
+    command = [PY, "manage.py", "rqworker", "deliveries", "--worker-class", "webhooks.worker.DeliveryWorker", "-v", "0"]
+    workers = [procs.start(f"{name}-{n}", command, env) for n in range(count)]
+    time.sleep(2)  # let them start and connect
+    return workers
+
+
+def fresh_database(tmp: Path) -> str:
+    url = os.environ.get("BENCH_DATABASE_URL", "")
+    if not url:
+        return f"sqlite:///{tmp / 'bench.sqlite3'}"
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    import psycopg
+
+    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url
+
+
+def wait_for_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise SystemExit(f"bench: {url} did not answer within {timeout:g} s")
+
+
+def receiver_stats(base: str) -> dict:
+    return requests.get(f"{base}/stats", timeout=10).json()
+
+
+def post_events(api: str, count: int, threads: int = 4) -> None:
+    """Post `count` events as fast as the API takes them, EVENTS_PER_POST per request."""
+    local = threading.local()
+
+    def post(n: int) -> None:
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        now = time.time()
+        body = [
+            {"event": "delivered", "data": {"email": f"bench{n}-{i}@example.com", "bench_sent": now}} for i in range(n)
+        ]
+        response = session.post(api, json=body, headers={"api-key": API_KEY}, timeout=60)
+        if response.status_code != 202:
+            raise SystemExit(f"bench: /api/events answered {response.status_code}: {response.text[:200]}")
+
+    full, rest = divmod(count, EVENTS_PER_POST)
+    sizes = [EVENTS_PER_POST] * full + ([rest] if rest else [])
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(post, sizes))
+
+
+def post_at_rate(api: str, rate: float, seconds: float, api_ms: list[float]) -> int:
+    """Post events at `rate` per second for `seconds`, in small requests every TICK seconds."""
+    per_tick = max(1, round(rate * TICK))
+    tick = per_tick / rate
+    sent = 0
+    local = threading.local()
+
+    def post(k: int) -> None:
+        session = getattr(local, "session", None) or requests.Session()
+        local.session = session
+        now = time.time()
+        body = [{"event": "delivered", "data": {"email": f"l{i}@example.com", "bench_sent": now}} for i in range(k)]
+        session.post(api, json=body, headers={"api-key": API_KEY}, timeout=60).raise_for_status()
+        api_ms.append((time.time() - now) * 1000)
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        n = 0
+        while time.monotonic() - start < seconds:
+            pool.submit(post, per_tick)
+            sent += per_tick
+            n += 1
+            delay = start + n * tick - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+    return sent
+
+
+def wait_delivered(base: str, expected: int, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = receiver_stats(base)
+        if stats["unique"] >= expected or time.monotonic() > deadline:
+            return stats
+        time.sleep(0.1)
+
+
+def raw_client(args: tuple[str, float, int]) -> int:
+    """One process of plain requests.Session POSTs, for `seconds`; returns how many."""
+    url, seconds, n = args
+    session = requests.Session()
+    body = json.dumps({"event": "delivered", "email": "raw@example.com", "ts": 0, "date": "2026-01-01 00:00:00"})
+    count = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        session.post(url, data=body, headers={"Content-Type": "application/json", "webhook-id": f"raw-{n}-{count}"})
+        count += 1
+    return count
+
+
+def raw_rate(base: str, processes: int) -> float:
+    requests.post(f"{base}/reset", timeout=10)
+    with Pool(processes) as pool:
+        started = time.monotonic()
+        counts = pool.map(raw_client, [(f"{base}/raw", RAW_SECONDS, n) for n in range(processes)])
+        elapsed = time.monotonic() - started
+    return sum(counts) / elapsed
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    worker_counts = [int(n) for n in os.environ.get("BENCH_WORKERS", "1,2,4").split(",")]
+    events = int(os.environ.get("BENCH_EVENTS", "6000"))
+    tmp = Path(tempfile.mkdtemp(prefix="brevo-hooks-bench-"))
+    procs = Processes(tmp)
+    env = {
+        **os.environ,
+        "DATABASE_URL": fresh_database(tmp),
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"),
+        "SECRET_KEY": "bench-only-secret-key",
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "WEBHOOKS_ALLOW_PRIVATE_URLS": "true",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log(f"bench: logs and database in {tmp}; {os.cpu_count()} cores; database {env['DATABASE_URL'].split(':')[0]}")
+    try:
+        receiver_port, web_port = free_port(), free_port()
+        receiver = f"http://127.0.0.1:{receiver_port}"
+        api = f"http://127.0.0.1:{web_port}/api/events"
+        subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+        setup = (
+            "from accounts.models import Account, ApiKey; from webhooks.models import Webhook; "
+            f"a = Account.objects.create(name='Bench'); ApiKey.create_for(a, 'bench', raw={API_KEY!r}); "
+            f"w = Webhook.objects.create(account=a, url={receiver + '/hook'!r}); w.set_events(['delivered'])"
+        )
+        subprocess.run([PY, "manage.py", "shell", "-c", setup], cwd=ROOT, env=env, check=True)
+        subprocess.run([PY, "-c", f"import redis; redis.Redis.from_url({env['REDIS_URL']!r}).flushdb()"], check=True)
+        receiver_proc = procs.start("receiver", [PY, "bench/receiver.py", str(receiver_port)], env)
+        web = procs.start(
+            "web",
+            [f"{Path(PY).parent}/gunicorn", "brevo_hooks.wsgi", "--bind", f"127.0.0.1:{web_port}",
+             "--workers", "2", "--threads", "4", "--log-level", "warning"],
+            env,
+        )  # fmt: skip
+        wait_for_http(f"{receiver}/stats")
+        wait_for_http(f"http://127.0.0.1:{web_port}/login/")
+
+        results = []
+        for count in worker_counts:
+            workers = start_workers(procs, f"worker-{count}", count, env)
+            requests.post(f"{receiver}/reset", timeout=10)
+            cpu_before = [procs.cpu_seconds(p) for p in (web, receiver_proc, *workers)]
+            started = time.time()
+            post_events(api, events)
+            posted = time.time()
+            stats = wait_delivered(receiver, events, timeout=90)
+            elapsed = stats["last"] - started
+            rate = stats["unique"] / elapsed if elapsed > 0 else 0.0
+            cpu = [
+                procs.cpu_seconds(p) - before
+                for p, before in zip((web, receiver_proc, *workers), cpu_before, strict=True)
+            ]
+            per_event = [round(c / max(1, stats["unique"]) * 1e6) for c in (cpu[0], cpu[1], sum(cpu[2:]))]
+            procs.stop(workers)
+            raw = raw_rate(receiver, count)
+            results.append({"workers": count, "rate": rate, "raw": raw, "stats": stats})
+            log(
+                f"bench: {count} worker(s): {stats['unique']}/{events} delivered in {elapsed:.2f} s "
+                f"(posting took {posted - started:.2f} s) = {rate:.0f} deliveries/s; "
+                f"raw {raw:.0f} POSTs/s from {count} process(es); ratio {rate / raw:.2f}; "
+                f"p50 {percentile(stats['latencies_ms'], 50):.0f} ms under full load; "
+                f"CPU µs per delivery: web {per_event[0]}, receiver {per_event[1]}, workers {per_event[2]}"
+            )
+            if stats["unique"] < events:
+                log(f"bench: WARNING only {stats['unique']} of {events} arrived within the time limit")
+
+        best = max(results, key=lambda r: r["rate"])
+        half = best["rate"] / 2
+        workers = start_workers(procs, "worker-latency", best["workers"], env)
+        requests.post(f"{receiver}/reset", timeout=10)
+        api_ms: list[float] = []
+        sent = post_at_rate(api, half, LATENCY_SECONDS, api_ms)
+        stats = wait_delivered(receiver, sent, timeout=60)
+        procs.stop(workers)
+        # Latency as the issue defines it: event accepted (stored by the API) -> receiver got it.
+        accepted = stats["accepted_ms"]
+        p50, p99 = percentile(accepted, 50), percentile(accepted, 99)
+        from_post = stats["latencies_ms"]
+        log(
+            f"bench: latency at half of peak ({half:.0f} events/s for {LATENCY_SECONDS:g} s, "
+            f"{best['workers']} worker(s)): {stats['unique']}/{sent} delivered; accepted -> received "
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms; POST sent -> received p50 {percentile(from_post, 50):.1f} ms, "
+            f"p99 {percentile(from_post, 99):.1f} ms; each POST of {max(1, round(half * TICK))} events "
+            f"took p50 {percentile(api_ms, 50):.1f} ms"
+        )
+        ratio = best["rate"] / best["raw"] if best["raw"] else 0.0
+        print(
+            f"bench: deliveries_per_s={best['rate']:.0f} raw_per_s={best['raw']:.0f} ratio={ratio:.2f} "
+            f"p50_ms={p50:.0f} p99_ms={p99:.0f}",
+            flush=True,
+        )
+    finally:
+        procs.stop_all()
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

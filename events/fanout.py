@@ -1,0 +1,142 @@
+"""`emit()`: store events and the deliveries they owe, in one transaction.
+
+The API, the "Simulate an event" form and the `emit_event` command all come through
+here. The database is the source of truth: once `emit` returns, every delivery is
+stored, and the jobs that carry them to Redis are enqueued when the transaction commits
+(if Redis loses them, the sweeper enqueues them again).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from events import catalog
+from events.models import Event
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event as a producer reports it."""
+
+    name: str
+    type: str = catalog.TRANSACTIONAL
+    data: Mapping[str, Any] = field(default_factory=dict)
+    idempotency_key: str = ""
+    occurred_at: datetime | None = None
+
+
+class EventError(ValueError):
+    """An event that cannot be stored; `code` and `str()` are what the API answers."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def check(event: NewEvent, where: str = "") -> catalog.EventType:
+    """The catalog entry of `event`, or EventError saying what is wrong with it."""
+    prefix = f"{where}: " if where else ""
+    if event.type not in catalog.TYPE_LABELS:
+        raise EventError(
+            "invalid_parameter", f'{prefix}type must be "transactional" or "marketing", not {event.type!r}.'
+        )
+    found = catalog.get(event.type, event.name)
+    if found is None:
+        other = next((t for t in catalog.TYPE_LABELS if t != event.type and catalog.get(t, event.name)), None)
+        if other:
+            raise EventError(
+                "invalid_parameter", f'{prefix}{event.name!r} is a {other} event: send it with "type": "{other}".'
+            )
+        names = ", ".join(catalog.subscription_names(event.type))
+        raise EventError("invalid_parameter", f"{prefix}unknown {event.type} event {event.name!r}. Known: {names}.")
+    if not isinstance(event.data, Mapping):
+        raise EventError("invalid_parameter", f"{prefix}data must be a JSON object.")
+    if len(event.idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        raise EventError("invalid_parameter", f"{prefix}id must be at most {MAX_IDEMPOTENCY_KEY} characters.")
+    return found
+
+
+def emit(account: Account, events: Iterable[NewEvent]) -> list[Event]:
+    """Store `events` of `account` with one delivery per subscribed, enabled webhook.
+
+    Returns the stored events in the order given; an event whose idempotency key was
+    seen before is returned as first stored, and owes nothing new. Raises EventError,
+    storing nothing, if any event is invalid.
+    """
+    events = list(events)
+    kinds = [check(event, f"events[{n}]" if len(events) > 1 else "") for n, event in enumerate(events)]
+    try:
+        return _store(account, events, kinds)
+    except IntegrityError:
+        # Another request stored one of these idempotency keys between our read and our
+        # write; the second pass finds it and stores nothing twice.
+        return _store(account, events, kinds)
+
+
+@transaction.atomic
+def _store(account: Account, events: list[NewEvent], kinds: list[catalog.EventType]) -> list[Event]:
+    from webhooks.jobs import enqueue_deliveries
+    from webhooks.models import Delivery, Webhook
+
+    keys = {event.idempotency_key for event in events if event.idempotency_key}
+    known = {e.idempotency_key: e for e in Event.objects.filter(account=account, idempotency_key__in=keys)}
+    now = timezone.now()
+    result: list[Event] = []
+    fresh: list[tuple[Event, catalog.EventType]] = []
+    for event, kind in zip(events, kinds, strict=True):
+        if event.idempotency_key in known:
+            result.append(known[event.idempotency_key])
+            continue
+        row = Event(
+            account=account,
+            type=kind.type,
+            name=kind.subscription,
+            data=dict(event.data),
+            occurred_at=event.occurred_at or now,
+            idempotency_key=event.idempotency_key,
+            created_at=now,
+        )
+        if event.idempotency_key:
+            known[event.idempotency_key] = row  # the same key twice in one request stores one event
+        result.append(row)
+        fresh.append((row, kind))
+    if not fresh:
+        return result
+    Event.objects.bulk_create([row for row, _ in fresh])
+
+    subscribers: dict[tuple[str, str], list[Webhook]] = defaultdict(list)
+    for webhook in Webhook.objects.filter(account=account, enabled=True).prefetch_related("subscriptions"):
+        for subscription in webhook.subscriptions.all():
+            subscribers[(webhook.type, subscription.event)].append(webhook)
+
+    deliveries = [
+        Delivery(
+            webhook=webhook,
+            event_record=row,
+            event=kind.subscription,
+            payload=kind.build(row.data, row.occurred_at, account.time_zone),
+            # A batched webhook's events wait for the window; the others are due now.
+            status=Delivery.Status.WAITING if webhook.batched else Delivery.Status.PENDING,
+            next_attempt_at=None if webhook.batched else now,
+            enqueued_at=None if webhook.batched else now,
+            created_at=now,
+        )
+        for row, kind in fresh
+        for webhook in subscribers[kind.key]
+    ]
+    Delivery.objects.bulk_create(deliveries)
+    due = [d.pk for d in deliveries if d.status == Delivery.Status.PENDING]
+    if due:
+        transaction.on_commit(lambda: enqueue_deliveries(due))
+    return result

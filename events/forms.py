@@ -1,0 +1,53 @@
+"""The "Simulate an event" form of the Events page."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+
+from events import catalog, payloads
+from events.fanout import NewEvent
+
+
+def event_choices() -> list[Any]:
+    return [
+        (label, [(f"{type}:{event.subscription}", event.label) for event in catalog.for_type(type)])
+        for type, label in catalog.TYPE_LABELS.items()
+    ]
+
+
+class SimulateForm(forms.Form):
+    event = forms.ChoiceField(label="Event", choices=event_choices)
+    email = forms.EmailField(
+        label="Contact email",
+        initial="jane.doe@example.com",
+        error_messages={"invalid": "Enter an email address, such as jane.doe@example.com."},
+    )
+    data = forms.CharField(
+        label="More payload fields",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": '{"subject": "Your order has shipped"}'}),
+        help_text='A JSON object merged over the sample values, e.g. {"reason": "550 no such user"}.',
+    )
+
+    def clean_data(self) -> dict[str, Any]:
+        raw = self.cleaned_data["data"].strip()
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise forms.ValidationError(f"This is not valid JSON: {exc}.") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError('Enter a JSON object, such as {"subject": "Hello"}.')
+        return value
+
+    def new_event(self) -> NewEvent:
+        type, name = self.cleaned_data["event"].split(":", 1)
+        event = catalog.get(type, name)
+        assert event is not None  # the choices come from the catalog
+        sample = payloads.sample_data(type, event.payload_name)
+        data = {**sample, "email": self.cleaned_data["email"], **self.cleaned_data["data"]}
+        return NewEvent(name=name, type=type, data=data)

@@ -1,0 +1,308 @@
+"""Sending deliveries: success, retries by the schedule, Retry-After, 410, pauses, disabling."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+from django.utils.http import http_date
+
+from events import emit as emit_stored
+from events.fanout import NewEvent
+from tests.receiver import Reply
+from webhooks import sending
+from webhooks.models import Delivery, Webhook
+
+pytestmark = pytest.mark.usefixtures("redis")
+
+
+@pytest.fixture(autouse=True)
+def fast_settings(settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True  # the receiver listens on 127.0.0.1
+    settings.WEBHOOKS_TIMEOUT = 1.0
+
+
+def emit_one(account, name: str = "delivered", **data) -> Delivery:
+    (event,) = emit_stored(account, [NewEvent(name, data={"email": "jane@example.com", **data})])
+    return Delivery.objects.get(event_record=event)
+
+
+@pytest.fixture
+def emit(emit_now):
+    return emit_now
+
+
+def send_again(delivery: Delivery) -> Delivery:
+    """Make the delivery due now and send it, as the sweeper and a worker would."""
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    sending.deliver([delivery.pk])
+    delivery.refresh_from_db()
+    return delivery
+
+
+def test_a_delivery_posts_brevos_payload_with_a_webhook_id(account, make_webhook, receiver, run_worker, emit):
+    make_webhook(url=receiver.url, events=("delivered",))
+    (event,) = emit(account, [NewEvent("delivered", data={"subject": "Hi"})])
+    delivery = Delivery.objects.get(event_record=event)
+    run_worker()
+
+    (request,) = receiver.wait_for(1)
+    assert request.json()["event"] == "delivered"
+    assert request.json()["subject"] == "Hi"
+    assert request.headers["webhook-id"] == delivery.webhook_message_id
+    assert request.headers["Content-Type"] == "application/json"
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded"
+    (attempt,) = delivery.attempts.all()
+    assert attempt.response_status == 200
+    assert attempt.request_headers["webhook-id"] == delivery.webhook_message_id
+
+
+def test_one_job_sends_many_deliveries_concurrently(account, make_webhook, receiver, run_worker, emit):
+    make_webhook(url=receiver.url, events=("delivered",))
+    make_webhook(url=receiver.url + "/other", events=("delivered",))
+    emit(account, [NewEvent("delivered", data={"email": f"{n}@example.com"}) for n in range(60)])
+    run_worker()
+    assert len(receiver.unique()) == 120
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"succeeded"}
+
+
+def test_a_500_schedules_the_next_attempt_by_the_schedule(account, make_webhook, receiver):
+    make_webhook(url=receiver.url, events=("delivered",))
+    receiver.reply = Reply(status=500, body=b"oops")
+    delivery = emit_one(account)
+    before = timezone.now()
+
+    assert sending.deliver([delivery.pk]) == {"retry": 1}
+
+    delivery.refresh_from_db()
+    assert delivery.status == "pending"
+    assert delivery.enqueued_at is None  # the sweeper enqueues it when due
+    assert before + timedelta(seconds=5) <= delivery.next_attempt_at <= timezone.now() + timedelta(seconds=5)
+    (attempt,) = delivery.attempts.all()
+    assert (attempt.response_status, attempt.response_body) == (500, "oops")
+
+
+def test_retries_follow_the_configured_schedule_and_keep_the_webhook_id(account, make_webhook, receiver, settings):
+    settings.WEBHOOKS_RETRY_SCHEDULE = [7.0, 11.0]
+    make_webhook(url=receiver.url, events=("delivered",))
+    receiver.reply = Reply(status=502)
+    delivery = emit_one(account)
+    sending.deliver([delivery.pk])
+    delivery.refresh_from_db()
+    first_delay = delivery.next_attempt_at - timezone.now()
+    delivery = send_again(delivery)
+    second_delay = delivery.next_attempt_at - timezone.now()
+    assert timedelta(seconds=6) < first_delay <= timedelta(seconds=7)
+    assert timedelta(seconds=10) < second_delay <= timedelta(seconds=11)
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1
+
+
+def test_when_the_schedule_is_exhausted_the_delivery_is_failed_and_kept(account, make_webhook, receiver, settings):
+    settings.WEBHOOKS_RETRY_SCHEDULE = [1.0]
+    make_webhook(url=receiver.url, events=("delivered",))
+    receiver.reply = Reply(status=500)
+    delivery = emit_one(account)
+    sending.deliver([delivery.pk])
+    delivery = send_again(delivery)
+    assert delivery.status == "failed"
+    assert delivery.completed_at is not None
+    assert delivery.attempts.count() == 2
+
+
+def test_a_success_after_failures_completes_the_delivery(account, make_webhook, receiver):
+    webhook = make_webhook(url=receiver.url, events=("delivered",))
+    receiver.replies = [Reply(status=500)]
+    delivery = emit_one(account)
+    sending.deliver([delivery.pk])
+    webhook.refresh_from_db()
+    assert webhook.failing_since is not None
+    delivery = send_again(delivery)
+    assert delivery.status == "succeeded"
+    webhook.refresh_from_db()
+    assert webhook.failing_since is None  # a success ends the run of failures
+
+
+def next_attempt_after(reply: Reply, account, make_webhook, receiver) -> timedelta:
+    """How long after now the second attempt is set for, when the first got `reply`."""
+    make_webhook(url=receiver.url, events=("delivered",))
+    receiver.reply = reply
+    delivery = emit_one(account)
+    sending.deliver([delivery.pk])
+    delivery.refresh_from_db()
+    return delivery.next_attempt_at - timezone.now()
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_honoured(account, make_webhook, receiver, status):
+    delay = next_attempt_after(Reply(status=status, headers={"Retry-After": "120"}), account, make_webhook, receiver)
+    assert timedelta(seconds=119) < delay <= timedelta(seconds=120)
+
+
+def test_retry_after_as_a_date_is_honoured(account, make_webhook, receiver):
+    when = http_date((timezone.now() + timedelta(seconds=600)).timestamp())
+    delay = next_attempt_after(Reply(status=503, headers={"Retry-After": when}), account, make_webhook, receiver)
+    assert timedelta(seconds=597) < delay <= timedelta(seconds=600)
+
+
+def test_retry_after_is_capped(account, make_webhook, receiver, settings):
+    settings.WEBHOOKS_RETRY_AFTER_MAX = 60.0
+    delay = next_attempt_after(Reply(status=429, headers={"Retry-After": "999999"}), account, make_webhook, receiver)
+    assert timedelta(seconds=59) < delay <= timedelta(seconds=60)
+
+
+def test_retry_after_on_other_statuses_is_ignored(account, make_webhook, receiver):
+    delay = next_attempt_after(Reply(status=500, headers={"Retry-After": "3000"}), account, make_webhook, receiver)
+    assert delay <= timedelta(seconds=5)
+
+
+def test_410_gone_disables_the_webhook_and_tells_the_account(account, owner, make_webhook, receiver):
+    webhook = make_webhook(url=receiver.url, events=("delivered",))
+    receiver.reply = Reply(status=410)
+    delivery, later = emit_one(account), emit_one(account)
+
+    sending.deliver([delivery.pk])
+
+    delivery.refresh_from_db()
+    webhook.refresh_from_db()
+    assert delivery.status == "failed"  # not retried
+    assert not webhook.enabled
+    assert "410 Gone" in webhook.disabled_reason
+    assert mail.outbox[0].to == [owner.email]
+    # What the webhook is still owed is not sent while it is disabled, but kept.
+    assert sending.deliver([later.pk]) == {"cancelled": 1}
+    assert len(receiver.requests) == 1
+
+
+def test_a_webhook_failing_for_the_whole_window_is_disabled_and_the_account_emailed(
+    account, owner, teammate, make_webhook, receiver, owner_client
+):
+    webhook = make_webhook(url=receiver.url, events=("delivered",), description="CRM")
+    Webhook.objects.filter(pk=webhook.pk).update(failing_since=timezone.now() - timedelta(days=5, minutes=1))
+    receiver.reply = Reply(status=500)
+
+    sending.deliver([emit_one(account).pk])
+
+    webhook.refresh_from_db()
+    assert not webhook.enabled
+    assert webhook.disabled_reason.startswith("Every delivery failed for 5 days")
+    (email,) = mail.outbox
+    assert sorted(email.to) == sorted([owner.email, teammate.email])
+    assert "was disabled" in email.subject
+    assert webhook.disabled_reason in email.body
+    page = owner_client.get("/webhooks/").content.decode()
+    assert "Every delivery failed for 5 days" in page
+
+
+def test_a_webhook_failing_for_less_than_the_window_stays_enabled(account, make_webhook, receiver):
+    webhook = make_webhook(url=receiver.url, events=("delivered",))
+    Webhook.objects.filter(pk=webhook.pk).update(failing_since=timezone.now() - timedelta(days=4))
+    receiver.reply = Reply(status=500)
+    sending.deliver([emit_one(account).pk])
+    webhook.refresh_from_db()
+    assert webhook.enabled
+    assert not mail.outbox
+
+
+def test_a_refused_connection_is_retried_and_pauses_the_endpoint(account, make_webhook, settings):
+    settings.WEBHOOKS_PAUSE = 600.0
+    webhook = make_webhook(url="http://127.0.0.1:9/hook", events=("delivered",))
+    delivery = emit_one(account)
+    sending.deliver([delivery.pk])
+    delivery.refresh_from_db()
+    webhook.refresh_from_db()
+    assert delivery.status == "pending"
+    assert delivery.attempts.get().error == "Connection refused"
+    assert webhook.paused_until > timezone.now() + timedelta(seconds=590)
+    # The retry waits for the end of the pause rather than the 5 s of the schedule.
+    assert delivery.next_attempt_at >= webhook.paused_until
+
+
+def test_the_webhooks_page_says_an_endpoint_is_paused(make_webhook, owner_client):
+    webhook = make_webhook()
+    Webhook.objects.filter(pk=webhook.pk).update(paused_until=timezone.now() + timedelta(minutes=10))
+    assert "your app did not answer" in owner_client.get("/webhooks/").content.decode()
+
+
+def test_deliveries_to_a_paused_endpoint_wait_without_an_attempt(account, make_webhook, receiver):
+    webhook = make_webhook(url=receiver.url, events=("delivered",))
+    until = timezone.now() + timedelta(minutes=10)
+    Webhook.objects.filter(pk=webhook.pk).update(paused_until=until)
+    delivery = emit_one(account)
+    assert sending.deliver([delivery.pk]) == {"deferred": 1}
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempt_count, delivery.next_attempt_at) == ("pending", 0, until)
+    assert not receiver.requests
+
+
+def test_a_hanging_endpoint_does_not_hold_up_the_others(account, make_webhook, receiver, settings, emit):
+    from tests.receiver import Receiver
+
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 2
+    slow = Receiver().start()
+    try:
+        slow.reply = Reply(delay=3)
+        make_webhook(url=slow.url, events=("delivered",))
+        make_webhook(url=receiver.url, events=("delivered",))
+        emit(account, [NewEvent("delivered") for _ in range(30)])
+        started = timezone.now()
+        sending.deliver(list(Delivery.objects.values_list("pk", flat=True)))
+        elapsed = (timezone.now() - started).total_seconds()
+    finally:
+        slow.stop()
+    # The fast endpoint got everything; the hanging one cost one timeout (1 s here), then
+    # was paused instead of taking 15 timeouts.
+    assert len(receiver.unique()) == 30
+    assert len(slow.requests) == 2
+    assert elapsed < 4
+    assert Delivery.objects.filter(webhook__url=slow.url, status="pending", attempt_count=0).count() == 28
+
+
+def test_a_slow_endpoint_holds_only_its_own_threads(account, make_webhook, receiver, settings, emit):
+    import time
+
+    from tests.receiver import Receiver
+
+    settings.WEBHOOKS_TIMEOUT = 5.0
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 2
+    slow = Receiver().start()
+    try:
+        slow.reply = Reply(delay=0.4)  # answers, but slowly: no pause
+        make_webhook(url=slow.url, events=("delivered",))
+        make_webhook(url=receiver.url, events=("delivered",))
+        emit(account, [NewEvent("delivered") for _ in range(20)])
+        started = time.monotonic()
+        sending.deliver(list(Delivery.objects.order_by("pk").values_list("pk", flat=True)))
+        finished = time.monotonic()
+    finally:
+        slow.stop()
+    assert len(slow.unique()) == len(receiver.unique()) == 20
+    # Two at a time, the slow endpoint took about 4 s; the other was served all along.
+    assert finished - started > 3.5
+    assert max(r.at for r in receiver.requests) - started < 1.5
+
+
+def test_a_duplicate_job_never_sends_twice(account, make_webhook, receiver):
+    make_webhook(url=receiver.url, events=("delivered",))
+    delivery = emit_one(account)
+    assert sending.deliver([delivery.pk]) == {"delivered": 1}
+    assert sending.deliver([delivery.pk]) == {"skipped": 1}
+    assert len(receiver.requests) == 1
+
+
+def test_a_test_send_is_never_retried(account, make_webhook, receiver, run_worker, django_capture_on_commit_callbacks):
+    from events import catalog
+    from webhooks.jobs import enqueue_test
+
+    webhook = make_webhook(url=receiver.url, events=("delivered",))
+    receiver.reply = Reply(status=500)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery = enqueue_test(webhook, catalog.get("transactional", "delivered"))
+    run_worker()
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"
+    assert delivery.next_attempt_at is None
+    webhook.refresh_from_db()
+    assert webhook.failing_since is None  # a test does not count against the webhook

@@ -1,0 +1,262 @@
+"""The delivery log of a webhook, its chart and its retries; the Events page."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from events.fanout import NewEvent
+from events.models import Event
+from webhooks.jobs import READY_KEY
+from webhooks.models import Attempt, Delivery
+
+pytestmark = pytest.mark.usefixtures("redis")
+
+
+@pytest.fixture
+def webhook(make_webhook):
+    return make_webhook(url="https://crm.example/hook", events=("delivered", "click"))
+
+
+def make_delivery(webhook, status: str = "succeeded", event: str = "delivered", **fields) -> Delivery:
+    delivery = Delivery.objects.create(
+        webhook=webhook, event=event, payload={"event": event, "email": "jane@example.com"}, status=status, **fields
+    )
+    Attempt.objects.create(
+        delivery=delivery,
+        number=1,
+        request_url=webhook.url,
+        request_headers={"webhook-id": delivery.webhook_message_id, "Content-Type": "application/json"},
+        request_body=json.dumps({"event": event}, separators=(",", ":")),
+        response_status=200 if status == "succeeded" else 500,
+        response_headers={"X-Served-By": "crm-7"},
+        response_body="thanks" if status == "succeeded" else "database down",
+        duration_ms=42,
+    )
+    return delivery
+
+
+def test_the_deliveries_page_lists_deliveries_with_status_event_and_attempts(owner_client, webhook):
+    make_delivery(webhook, "succeeded")
+    make_delivery(webhook, "failed", event="click", attempt_count=8)
+    page = owner_client.get(f"/webhooks/{webhook.pk}/deliveries/").content.decode()
+    assert "Deliveries" in page
+    assert "Succeeded" in page and "Failed" in page
+    assert "Clicked" in page and "Delivered" in page
+    assert ">8</td>" in page
+
+
+def test_the_deliveries_page_filters_by_status_and_event(owner_client, webhook):
+    make_delivery(webhook, "succeeded", event="delivered")
+    make_delivery(webhook, "failed", event="click")
+    make_delivery(webhook, "failed", event="delivered")
+    response = owner_client.get(f"/webhooks/{webhook.pk}/deliveries/", {"status": "failed", "event": "click"})
+    assert [d.event for d in response.context["page"].object_list] == ["click"]
+    response = owner_client.get(f"/webhooks/{webhook.pk}/deliveries/", {"status": "succeeded"})
+    assert [d.status for d in response.context["page"].object_list] == ["succeeded"]
+
+
+def test_an_empty_log_says_what_will_appear(owner_client, webhook):
+    page = owner_client.get(f"/webhooks/{webhook.pk}/deliveries/").content.decode()
+    assert "Nothing delivered yet." in page
+    assert "No attempts in the last 24 hours" in page
+
+
+def test_a_delivery_shows_each_attempts_request_and_response(owner_client, webhook):
+    delivery = make_delivery(webhook, "failed")
+    Attempt.objects.create(
+        delivery=delivery, number=2, request_url=webhook.url, request_body="{}", error="Connection refused"
+    )
+    page = owner_client.get(f"/webhooks/{webhook.pk}/deliveries/{delivery.pk}/").content.decode()
+    assert delivery.webhook_message_id in page  # request header
+    assert "{&quot;event&quot;:&quot;delivered&quot;}" in page  # request body
+    assert "HTTP 500" in page and "X-Served-By: crm-7" in page and "database down" in page  # response
+    assert "42 ms" in page
+    assert "Connection refused" in page
+    assert "Retry now" in page
+
+
+def test_retry_now_sends_a_failed_delivery_again(owner_client, webhook, django_capture_on_commit_callbacks):
+    delivery = make_delivery(webhook, "failed", attempt_count=8, completed_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(f"/webhooks/{webhook.pk}/deliveries/{delivery.pk}/retry/")
+    assert response.status_code == 302
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.completed_at) == ("pending", None)
+    import django_rq
+
+    assert django_rq.get_connection("deliveries").lrange(READY_KEY, 0, -1) == [str(delivery.pk).encode()]
+
+
+def test_retry_now_needs_a_post(owner_client, webhook):
+    delivery = make_delivery(webhook, "failed")
+    assert owner_client.get(f"/webhooks/{webhook.pk}/deliveries/{delivery.pk}/retry/").status_code == 405
+
+
+def test_retry_now_is_refused_while_the_webhook_is_disabled(owner_client, webhook):
+    webhook.enabled = False
+    webhook.save()
+    delivery = make_delivery(webhook, "failed")
+    response = owner_client.post(f"/webhooks/{webhook.pk}/deliveries/{delivery.pk}/retry/", follow=True)
+    assert "Enable it first" in response.content.decode()
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"
+
+
+def test_a_succeeded_delivery_is_not_retried(owner_client, webhook):
+    delivery = make_delivery(webhook, "succeeded")
+    response = owner_client.post(f"/webhooks/{webhook.pk}/deliveries/{delivery.pk}/retry/", follow=True)
+    assert "Only a failed or cancelled delivery can be retried." in response.content.decode()
+
+
+def test_retry_all_failed_since_a_moment(owner_client, webhook):
+    old = make_delivery(webhook, "failed", created_at=timezone.now() - timedelta(days=3))
+    recent = [make_delivery(webhook, "failed"), make_delivery(webhook, "failed", event="click")]
+    ok = make_delivery(webhook, "succeeded")
+    since = (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = owner_client.post(f"/webhooks/{webhook.pk}/deliveries/retry-failed/", {"since": since}, follow=True)
+    assert "Retrying 2 failed deliveries." in response.content.decode()
+    assert {d.pk for d in Delivery.objects.filter(status="pending")} == {d.pk for d in recent}
+    old.refresh_from_db()
+    ok.refresh_from_db()
+    assert (old.status, ok.status) == ("failed", "succeeded")
+
+
+def test_retry_all_failed_needs_a_date(owner_client, webhook):
+    response = owner_client.post(f"/webhooks/{webhook.pk}/deliveries/retry-failed/", {"since": "soon"}, follow=True)
+    assert "Choose the date and time" in response.content.decode()
+
+
+def test_the_chart_counts_successes_and_failures_per_hour(owner_client, webhook):
+    make_delivery(webhook, "succeeded")
+    make_delivery(webhook, "succeeded")
+    make_delivery(webhook, "failed")
+    old = make_delivery(webhook, "failed")
+    old.attempts.update(started_at=timezone.now() - timedelta(days=2))  # outside the last day
+    chart = owner_client.get(f"/webhooks/{webhook.pk}/deliveries/").context["chart"]
+    assert (chart["succeeded"], chart["failed"]) == (2, 1)
+    assert len(chart["bars"]) == 24
+    assert chart["bars"][-1]["hour"].succeeded == 2
+    page = owner_client.get(f"/webhooks/{webhook.pk}/deliveries/").content.decode()
+    assert "<svg" in page and "2 delivered, 1 failed" in page
+
+
+def test_the_actions_menu_links_to_the_deliveries(owner_client, webhook):
+    page = owner_client.get("/webhooks/").content.decode()
+    assert f'href="/webhooks/{webhook.pk}/deliveries/">Deliveries</a>' in page
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/webhooks/{w}/deliveries/"),
+        ("get", "/webhooks/{w}/deliveries/{d}/"),
+        ("post", "/webhooks/{w}/deliveries/{d}/retry/"),
+        ("post", "/webhooks/{w}/deliveries/retry-failed/"),
+    ],
+)
+def test_a_stranger_gets_404_on_the_delivery_log(stranger_client, webhook, method, path):
+    delivery = make_delivery(webhook, "failed")
+    url = path.format(w=webhook.pk, d=delivery.pk)
+    response = getattr(stranger_client, method)(url, {"since": "2020-01-01T00:00"} if method == "post" else None)
+    assert response.status_code == 404
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"
+
+
+def test_a_delivery_of_another_webhook_is_404(owner_client, webhook, make_webhook, stranger):
+    other = make_webhook(url="https://other.example/hook", owner=stranger.account)
+    delivery = make_delivery(other, "failed")
+    assert owner_client.get(f"/webhooks/{webhook.pk}/deliveries/{delivery.pk}/").status_code == 404
+
+
+def test_the_webhook_form_has_a_batched_checkbox(owner_client, account):
+    page = owner_client.get("/webhooks/new/").content.decode()
+    assert 'name="batched"' in page and "5-minute window" in page
+    response = owner_client.post(
+        "/webhooks/new/",
+        {
+            "type": "transactional",
+            "url": "https://b.example/hook",
+            "transactional_events": ["delivered"],
+            "batched": "on",
+        },
+    )
+    assert response.status_code == 302
+    assert account.webhooks.get().batched
+
+
+# The Events page
+
+
+def test_the_events_page_lists_recent_events_with_their_deliveries(owner_client, account, webhook, emit_now):
+    emit_now(account, [NewEvent("delivered", data={"email": "jane@example.com"})])
+    page = owner_client.get("/events/").content.decode()
+    assert "jane@example.com" in page
+    assert "crm.example/hook" in page
+    assert "Pending" in page
+
+
+def test_the_events_page_shows_only_the_accounts_events(stranger_client, account, webhook, emit_now):
+    emit_now(account, [NewEvent("delivered", data={"email": "secret@acme.test"})])
+    page = stranger_client.get("/events/").content.decode()
+    assert "secret@acme.test" not in page
+    assert "No events yet." in page
+
+
+def test_simulate_an_event_emits_it_to_the_subscribed_webhooks(owner_client, account, webhook):
+    response = owner_client.post(
+        "/events/simulate/",
+        {"event": "transactional:click", "email": "sam@example.com", "data": '{"link": "https://x.example/p"}'},
+        follow=True,
+    )
+    assert "Clicked event simulated: 1 webhook(s) will receive it." in response.content.decode()
+    event = Event.objects.get()
+    delivery = event.deliveries.get()
+    assert delivery.webhook == webhook
+    assert delivery.payload["email"] == "sam@example.com"
+    assert delivery.payload["link"] == "https://x.example/p"
+    assert delivery.payload["event"] == "click"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"event": "transactional:click", "email": "x", "data": ""}, "Enter an email address"),
+        ({"event": "transactional:click", "email": "a@b.co", "data": "{oops"}, "This is not valid JSON"),
+        ({"event": "transactional:click", "email": "a@b.co", "data": "[1]"}, "Enter a JSON object"),
+        ({"event": "sms:sent", "email": "a@b.co", "data": ""}, "Select a valid choice"),
+    ],
+)
+def test_simulate_explains_bad_input_and_stores_nothing(owner_client, data, message):
+    response = owner_client.post("/events/simulate/", data)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Event.objects.exists()
+
+
+def test_simulate_needs_a_post(owner_client):
+    assert owner_client.get("/events/simulate/").status_code == 405
+
+
+def test_retry_all_failed_also_sends_what_a_disabled_webhook_missed(owner_client, webhook):
+    missed = make_delivery(webhook, "cancelled")
+    since = (timezone.now() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    owner_client.post(f"/webhooks/{webhook.pk}/deliveries/retry-failed/", {"since": since})
+    missed.refresh_from_db()
+    assert missed.status == "pending"
+
+
+def test_enabling_a_webhook_again_forgets_its_old_failures(owner_client, webhook):
+    from webhooks.models import Webhook
+
+    Webhook.objects.filter(pk=webhook.pk).update(
+        enabled=False, disabled_reason="Every delivery failed", failing_since=timezone.now() - timedelta(days=6)
+    )
+    owner_client.post(f"/webhooks/{webhook.pk}/toggle/")
+    webhook.refresh_from_db()
+    assert webhook.enabled
+    assert (webhook.failing_since, webhook.paused_until, webhook.disabled_reason) == (None, None, "")

@@ -1,0 +1,246 @@
+"""Ingest and fan-out: `emit()` and `POST /api/events`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from events import emit
+from events.fanout import EventError, NewEvent
+from events.models import Event
+from webhooks.models import Delivery
+
+
+def post_events(client, api_key: str | None, body: object, raw: bytes | None = None):
+    headers = {"HTTP_API_KEY": api_key} if api_key else {}
+    data = raw if raw is not None else json.dumps(body)
+    return client.post("/api/events", data=data, content_type="application/json", **headers)
+
+
+@pytest.fixture
+def api(client, api_key, redis):
+    def call(body: object = None, key: str | None = api_key, raw: bytes | None = None):
+        return post_events(client, key, body, raw)
+
+    return call
+
+
+def test_emit_stores_the_event_and_one_delivery_per_subscribed_enabled_webhook(account, make_webhook, redis):
+    hook_a = make_webhook(url="https://a.example/hook", events=("delivered",))
+    hook_b = make_webhook(url="https://b.example/hook", events=("delivered", "click"))
+    make_webhook(url="https://c.example/hook", events=("click",))  # not subscribed
+    make_webhook(url="https://d.example/hook", type="marketing", events=("delivered",))  # other type
+    make_webhook(url="https://e.example/hook", events=("delivered",), enabled=False)
+
+    (event,) = emit(account, [NewEvent("delivered", data={"email": "jane@example.com"})])
+
+    deliveries = Delivery.objects.filter(event_record=event)
+    assert {d.webhook for d in deliveries} == {hook_a, hook_b}
+    assert all(d.status == "pending" and d.event == "delivered" for d in deliveries)
+
+
+def test_the_payload_is_brevos_with_the_producers_data_over_generated_defaults(account, make_webhook, redis):
+    account.time_zone = "Europe/Paris"
+    account.save()
+    make_webhook(events=("hardBounce",))
+    when = datetime(2026, 5, 31, 14, 37, 7, 372000, tzinfo=UTC)
+    data = {"email": "jane@example.com", "reason": "550 5.1.1 no such user", "tags": ["welcome"], "ts": 42}
+
+    (event,) = emit(account, [NewEvent("hardBounce", data=data, occurred_at=when)])
+
+    payload = Delivery.objects.get(event_record=event).payload
+    assert payload["event"] == "hard_bounce"
+    assert payload["email"] == "jane@example.com"
+    assert payload["reason"] == "550 5.1.1 no such user"
+    assert payload["date"] == "2026-05-31 16:37:07"  # the account's time zone
+    assert payload["ts_event"] == 1780238227
+    assert payload["ts_epoch"] == 1780238227372
+    assert payload["ts"] == 42  # the producer's value wins over the generated one
+    assert payload["tag"] == '["welcome"]'
+
+
+def test_an_alias_is_stored_under_its_canonical_name(account, make_webhook, redis):
+    make_webhook(events=("sent",))
+    (event,) = emit(account, [NewEvent("request")])
+    assert event.name == "sent"
+    assert Delivery.objects.get(event_record=event).payload["event"] == "request"
+
+
+def test_a_marketing_event_goes_to_marketing_webhooks_only(account, make_webhook, redis):
+    marketing = make_webhook(type="marketing", events=("listAddition",))
+    (event,) = emit(account, [NewEvent("listAddition", type="marketing", data={"list_id": [3]})])
+    delivery = Delivery.objects.get(event_record=event)
+    assert delivery.webhook == marketing
+    assert delivery.payload["event"] == "list_addition"
+    assert delivery.payload["list_id"] == [3]
+
+
+def test_one_bad_event_in_a_list_stores_nothing(account, make_webhook, redis):
+    make_webhook(events=("delivered",))
+    with pytest.raises(EventError, match=r"events\[1\]: unknown transactional event 'bogus'"):
+        emit(account, [NewEvent("delivered"), NewEvent("bogus")])
+    assert not Event.objects.exists()
+    assert not Delivery.objects.exists()
+
+
+def test_a_repeated_idempotency_key_stores_nothing_new(account, make_webhook, redis):
+    make_webhook(events=("delivered",))
+    (first,) = emit(account, [NewEvent("delivered", idempotency_key="order-1")])
+    (again,) = emit(account, [NewEvent("delivered", idempotency_key="order-1")])
+    assert again.pk == first.pk
+    assert Event.objects.count() == 1
+    assert Delivery.objects.count() == 1
+
+
+def test_the_same_idempotency_key_twice_in_one_call_stores_one_event(account, redis):
+    events = emit(account, [NewEvent("delivered", idempotency_key="k"), NewEvent("delivered", idempotency_key="k")])
+    assert events[0] is events[1]
+    assert Event.objects.count() == 1
+
+
+def test_idempotency_keys_are_per_account(account, stranger, redis):
+    emit(account, [NewEvent("delivered", idempotency_key="k")])
+    emit(stranger.account, [NewEvent("delivered", idempotency_key="k")])
+    assert Event.objects.count() == 2
+
+
+def test_emit_hands_the_deliveries_to_redis_on_commit_for_one_job(
+    account, make_webhook, redis, django_capture_on_commit_callbacks
+):
+    import django_rq
+
+    make_webhook(events=("delivered",))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        emit(account, [NewEvent("delivered") for _ in range(250)])
+    assert django_rq.get_queue("deliveries").count == 0  # nothing before the commit
+    for callback in callbacks:
+        callback()
+    # The ids wait in Redis in chunks, for one drain job that takes them all.
+    chunks = redis.lrange("brevo-hooks:ready", 0, -1)
+    assert [len(chunk.split(b",")) for chunk in chunks] == [100, 100, 50]
+    assert [job.func_name for job in django_rq.get_queue("deliveries").get_jobs()] == ["webhooks.jobs.drain"]
+
+
+def test_the_api_accepts_one_event_and_answers_202_with_its_id(api, account, make_webhook):
+    make_webhook(events=("delivered",))
+    response = api({"event": "delivered", "type": "transactional", "data": {"email": "a@example.com"}})
+    assert response.status_code == 202
+    (event_id,) = response.json()["ids"]
+    event = Event.objects.get(uid=event_id)
+    assert event.account == account
+    assert event.data == {"email": "a@example.com"}
+    assert Delivery.objects.get(event_record=event).payload["email"] == "a@example.com"
+
+
+def test_the_api_accepts_a_list_of_up_to_1000_events(api):
+    response = api([{"event": "delivered", "data": {"email": f"{n}@example.com"}} for n in range(1000)])
+    assert response.status_code == 202
+    assert len(response.json()["ids"]) == 1000
+    assert Event.objects.count() == 1000
+
+
+def test_the_api_refuses_a_list_longer_than_1000(api):
+    response = api([{"event": "delivered"}] * 1001)
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "invalid_parameter",
+        "message": "At most 1000 events per request; this one has 1001.",
+    }
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "message"),
+    [
+        ({"event": "bogus"}, 400, "invalid_parameter", "unknown transactional event 'bogus'"),
+        (
+            {"event": "listAddition"},
+            400,
+            "invalid_parameter",
+            '\'listAddition\' is a marketing event: send it with "type": "marketing"',
+        ),
+        ({"event": "uniqueOpened", "type": "marketing"}, 400, "invalid_parameter", "is a transactional event"),
+        (
+            {"event": "delivered", "type": "sms"},
+            400,
+            "invalid_parameter",
+            'type must be "transactional" or "marketing"',
+        ),
+        ({"type": "transactional"}, 400, "missing_parameter", "event is required"),
+        ({"event": "delivered", "data": [1]}, 400, "invalid_parameter", "data must be a JSON object"),
+        ({"event": "delivered", "id": {"x": 1}}, 400, "invalid_parameter", "id must be a string"),
+        ({"event": "delivered", "when": 1}, 400, "invalid_parameter", "unknown field when"),
+        ([], 400, "missing_parameter", "The list of events is empty"),
+        ("delivered", 400, "invalid_parameter", "an event is a JSON object"),
+        (
+            [{"event": "delivered"}, {"event": "nope"}],
+            400,
+            "invalid_parameter",
+            "events[1]: unknown transactional event",
+        ),
+    ],
+)
+def test_the_api_names_what_is_wrong_and_stores_nothing(api, body, status, code, message):
+    response = api(body)
+    assert response.status_code == status
+    assert response.json()["code"] == code
+    assert message in response.json()["message"]
+    assert not Event.objects.exists()
+
+
+def test_the_api_refuses_bad_json(api):
+    response = api(raw=b'{"event": "delivered",')
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_request"
+    assert response.json()["message"].startswith("The body is not valid JSON")
+
+
+def test_the_api_refuses_a_missing_key(api):
+    response = api({"event": "delivered"}, key=None)
+    assert response.status_code == 401
+    assert response.json() == {"code": "unauthorized", "message": "The api-key header is missing."}
+
+
+def test_the_api_refuses_a_wrong_key(api):
+    response = api({"event": "delivered"}, key="xkeysib-wrong")
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthorized"
+    assert not Event.objects.exists()
+
+
+def test_the_api_refuses_get(client, api_key):
+    response = client.get("/api/events", HTTP_API_KEY=api_key)
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+
+
+def test_a_repeated_idempotency_key_through_the_api_returns_the_first_id(api):
+    first = api({"event": "delivered", "id": "order-7"}).json()["ids"]
+    again = api({"event": "delivered", "id": "order-7"})
+    assert again.status_code == 202
+    assert again.json()["ids"] == first
+    assert Event.objects.count() == 1
+
+
+def test_events_go_to_the_keys_account_only(api, stranger, make_webhook):
+    make_webhook(events=("delivered",), owner=stranger.account)
+    api({"event": "delivered"})
+    assert not Delivery.objects.exists()
+
+
+def test_the_emit_event_command_calls_emit(account, make_webhook, redis):
+    from django.core.management import call_command
+
+    make_webhook(events=("click",))
+    call_command("emit_event", "click", "--account", "Acme", "--data", '{"link": "https://x.example"}')
+    delivery = Delivery.objects.get()
+    assert delivery.payload["link"] == "https://x.example"
+
+
+def test_the_emit_event_command_explains_a_bad_event(account):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="unknown transactional event 'nope'"):
+        call_command("emit_event", "nope", "--account", str(account.pk))
