@@ -322,6 +322,8 @@ def stranger_calls(webhook_id: int) -> list[tuple[str, str, object]]:
         ("post", f"/v3/webhooks/{webhook_id}/secret/rotate", None),
         ("post", f"/v3/webhooks/{webhook_id}/test", {"event": "delivered"}),
         ("get", f"/v3/webhooks/{webhook_id}/deliveries", None),
+        ("post", f"/v3/webhooks/{webhook_id}/deliveries/1/retry", None),
+        ("post", f"/v3/webhooks/{webhook_id}/deliveries/retry", {"since": "2020-01-01T00:00:00Z"}),
     ]
 
 
@@ -421,3 +423,44 @@ def test_the_deliveries_list_pages_and_filters(api_client, make_webhook):
     assert failed["count"] == 2
     for query in ("limit=0", "limit=x", "offset=-1", "status=bogus", "limit=\u00b2"):
         assert api_client.get(f"/v3/webhooks/{webhook.pk}/deliveries?{query}").status_code == 400
+
+
+def test_a_failed_delivery_can_be_retried_through_the_api(api_client, make_webhook, redis):
+    webhook = make_webhook()
+    failed = webhook.deliveries.create(event="delivered", payload={"event": "delivered"}, status="failed")
+    done = webhook.deliveries.create(event="delivered", payload={"event": "delivered"}, status="succeeded")
+    response = api_client.post(f"/v3/webhooks/{webhook.pk}/deliveries/{failed.pk}/retry")
+    assert response.status_code == 202 and response.json()["status"] == "pending"
+    failed.refresh_from_db()
+    assert failed.status == "pending"
+    refused = api_client.post(f"/v3/webhooks/{webhook.pk}/deliveries/{done.pk}/retry")
+    assert refused.status_code == 400 and "this one is succeeded" in refused.json()["message"]
+
+
+def test_retry_failed_since_counts_what_it_sends_again(api_client, make_webhook, redis):
+    webhook = make_webhook()
+    for _ in range(2):
+        webhook.deliveries.create(event="delivered", payload={"event": "delivered"}, status="failed")
+    webhook.deliveries.create(event="delivered", payload={"event": "delivered"}, status="succeeded")
+    path = f"/v3/webhooks/{webhook.pk}/deliveries/retry"
+    response = post(api_client, path, {"since": "2020-01-01T00:00:00Z"})
+    assert response.status_code == 202 and response.json() == {"retried": 2}
+    assert post(api_client, path, {"since": "yesterday"}).status_code == 400
+
+
+def test_a_disabled_webhooks_deliveries_are_not_retried(api_client, make_webhook, redis):
+    webhook = make_webhook(enabled=False)
+    failed = webhook.deliveries.create(event="delivered", payload={"event": "delivered"}, status="failed")
+    response = api_client.post(f"/v3/webhooks/{webhook.pk}/deliveries/{failed.pk}/retry")
+    assert response.status_code == 400 and "disabled" in response.json()["message"]
+    failed.refresh_from_db()
+    assert failed.status == "failed"
+
+
+def test_a_stranger_cannot_retry_another_accounts_delivery(stranger_api_client, make_webhook):
+    webhook = make_webhook()
+    failed = webhook.deliveries.create(event="delivered", payload={"event": "delivered"}, status="failed")
+    response = stranger_api_client.post(f"/v3/webhooks/{webhook.pk}/deliveries/{failed.pk}/retry")
+    assert response.status_code == 404 and response.json()["code"] == "document_not_found"
+    failed.refresh_from_db()
+    assert failed.status == "failed"

@@ -242,6 +242,14 @@ class SecretSerializer(serializers.Serializer):
     previousSecretExpiresAt = serializers.CharField(allow_null=True)
 
 
+class RetryFailedSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(help_text="ISO 8601; deliveries created at or after it are retried")
+
+
+class RetryCountSerializer(serializers.Serializer):
+    retried = serializers.IntegerField()
+
+
 class TestSendSerializer(serializers.Serializer):
     event = StrictCharField(max_length=40, help_text="A subscription name valid for the webhook's type")
 

@@ -12,6 +12,8 @@ urlpatterns = [
     path("webhooks/<int:webhookId>/secret/rotate", views.rotate_secret, name="rotate_secret"),
     path("webhooks/<int:webhookId>/test", views.send_test, name="test"),
     path("webhooks/<int:webhookId>/deliveries", views.deliveries, name="deliveries"),
+    path("webhooks/<int:webhookId>/deliveries/retry", views.retry_failed, name="retry_failed"),
+    path("webhooks/<int:webhookId>/deliveries/<int:deliveryId>/retry", views.retry_delivery, name="retry_delivery"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:openapi"), name="docs"),
     re_path(r"^.*$", errors.not_found),

@@ -24,6 +24,8 @@ from events import catalog
 from webhooks import jobs
 from webhooks.api import serializers as s
 from webhooks.api.errors import Invalid, error
+from webhooks.deliveries import RETRYABLE
+from webhooks.deliveries import retry as retry_deliveries
 from webhooks.models import MASK, Delivery, Export, Webhook, limit_message
 
 # Ids are 64-bit in the database; a bigger number in the path is simply not found.
@@ -321,6 +323,54 @@ def deliveries(request: Request, webhookId: int) -> Response:
         rows = rows.filter(status=status)
     page = rows.prefetch_related("attempts")[offset : offset + limit]
     return Response({"deliveries": [delivery_json(d) for d in page], "count": rows.count()})
+
+
+def get_delivery_for_caller(request: Request, webhook: Webhook, delivery_id: int) -> Delivery:
+    if delivery_id > MAX_ID:
+        raise Http404
+    return get_object_or_404(Delivery, pk=delivery_id, webhook=webhook)
+
+
+def refuse_if_disabled(webhook: Webhook) -> None:
+    if not webhook.enabled:
+        raise Invalid("The webhook is disabled: enable it on the Webhooks page (Actions > Enable) before retrying.")
+
+
+@extend_schema(
+    operation_id="retryWebhookDelivery",
+    summary="Send a failed or cancelled delivery again, now (our addition)",
+    description="202 with the delivery, now pending; the attempt follows within moments. Tests are not retried.",
+    parameters=[WEBHOOK_ID, OpenApiParameter("deliveryId", OpenApiTypes.INT, OpenApiParameter.PATH)],
+    request=None,
+    responses={202: s.DeliverySerializer, **ERRORS, **NOT_FOUND},
+    tags=["Deliveries (brevo-hooks)"],
+)
+@api_view(["POST"])
+def retry_delivery(request: Request, webhookId: int, deliveryId: int) -> Response:
+    found = get_webhook_for_caller(request, webhookId)
+    delivery = get_delivery_for_caller(request, found, deliveryId)
+    refuse_if_disabled(found)
+    if not retry_deliveries([delivery]):
+        raise Invalid(f"Only a failed or cancelled delivery can be retried; this one is {delivery.status}.")
+    delivery.refresh_from_db()
+    return Response(delivery_json(delivery), status=202)
+
+
+@extend_schema(
+    operation_id="retryFailedWebhookDeliveries",
+    summary="Send again every failed or cancelled delivery created since a moment (our addition)",
+    parameters=[WEBHOOK_ID],
+    request=s.RetryFailedSerializer,
+    responses={202: s.RetryCountSerializer, **ERRORS, **NOT_FOUND},
+    tags=["Deliveries (brevo-hooks)"],
+)
+@api_view(["POST"])
+def retry_failed(request: Request, webhookId: int) -> Response:
+    found = get_webhook_for_caller(request, webhookId)
+    data = validated(s.RetryFailedSerializer, request)
+    refuse_if_disabled(found)
+    failed = found.deliveries.filter(status__in=RETRYABLE, is_test=False, batch=None, created_at__gte=data["since"])
+    return Response({"retried": retry_deliveries(list(failed))}, status=202)
 
 
 def int_param(request: Request, name: str, default: int, minimum: int, maximum: int) -> int:
