@@ -12,7 +12,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 
 def env_str(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+    # An empty variable (`DATABASE_URL= make test`) means "not set", as for the other types.
+    return os.environ.get(name) or default
 
 
 def env_bool(name: str, default: bool) -> bool:

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, database_url
 from tests.test_send_a_test import free_port
 
 
@@ -80,8 +80,9 @@ WORKER_READY = "cleaning registries for queue: deliveries"
 
 # Repeated: plain rq could be caught mid-pipeline by the signal and hang about one time in three.
 @pytest.mark.parametrize("run", range(3))
-def test_make_worker_runs_in_the_foreground_and_stops_on_sigterm(redis, run):
-    proc = start(["make", "-s", "worker"])
+def test_make_worker_runs_in_the_foreground_and_stops_on_sigterm(transactional_db, redis, run):
+    # The worker's sweeper reads the database from its first second: give it the test one.
+    proc = start(["make", "-s", "worker"], DATABASE_URL=database_url())
     read_until(proc, WORKER_READY)
     output = stop(proc)
     assert "warm shut down requested" in output and "Traceback" not in output
