@@ -225,11 +225,14 @@ def main() -> None:
     env = {
         **os.environ,
         "DATABASE_URL": fresh_database(tmp),
-        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"),
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
         "SECRET_KEY": "bench-only-secret-key",
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1",
         "WEBHOOKS_ALLOW_PRIVATE_URLS": "true",
+        # Everything listens on plain HTTP on 127.0.0.1: without this, DEBUG=false redirects
+        # the API to https and the web process never looks ready.
+        "ALLOW_PLAIN_HTTP": "true",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }
