@@ -66,7 +66,7 @@ def build_csv(export: Export) -> tuple[str, int]:
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
     count = 0
-    for delivery in deliveries_for(export)[:MAX_ROWS].iterator(chunk_size=1000):
+    for delivery in deliveries_for(export).prefetch_related("attempts")[:MAX_ROWS].iterator(chunk_size=1000):
         attempt = delivery.last_attempt()
         payload = delivery.payload if isinstance(delivery.payload, dict) else {}
         writer.writerow(

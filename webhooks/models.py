@@ -293,6 +293,9 @@ class Delivery(models.Model):
         return event.label if event else self.event
 
     def last_attempt(self) -> Attempt | None:
+        # Lists prefetch the attempts; use them rather than one more query per row.
+        if "attempts" in getattr(self, "_prefetched_objects_cache", {}):
+            return max(self.attempts.all(), key=lambda attempt: attempt.number, default=None)
         return self.attempts.order_by("-number").first()
 
 

@@ -99,7 +99,7 @@ def send_test(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(None, "The test could not be queued: the delivery queue is unreachable. Try again shortly.")
         else:
             return redirect("webhooks:test_result", pk=webhook.pk, delivery_pk=delivery.pk)
-    recent = webhook.deliveries.filter(is_test=True).prefetch_related("attempts")[:5]
+    recent = webhook.deliveries.filter(is_test=True)[:5]
     status = 400 if form.errors else 200
     return render(
         request, "webhooks/send_test.html", {"webhook": webhook, "form": form, "recent": recent}, status=status
