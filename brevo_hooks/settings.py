@@ -85,6 +85,13 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    import sqlite3
+
+    # Workers claim deliveries with UPDATE ... RETURNING (webhooks.models.DeliveryQuerySet.claim).
+    if sqlite3.sqlite_version_info < (3, 35):
+        raise ImproperlyConfigured(
+            f"SQLite 3.35 or newer is needed (this Python has {sqlite3.sqlite_version}); or set DATABASE_URL."
+        )
     # The web process and the workers write to one file: WAL lets readers run beside a
     # writer, IMMEDIATE transactions take the write lock up front instead of failing
     # half-way with "database is locked", and the timeout waits for the lock.

@@ -225,3 +225,30 @@ def api_client(api_key) -> Client:
 def stranger_api_client(stranger) -> Client:
     _, raw = ApiKey.create_for(stranger.account, "Stranger's key")
     return Client(HTTP_API_KEY=raw)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Debian's headless Chromium through Playwright; CI installs it, a laptop may skip."""
+    if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
+        pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it.")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

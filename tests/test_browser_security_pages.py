@@ -10,28 +10,19 @@ from django.contrib.sessions.backends.db import SessionStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots" / "tmp"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]  # fmt: skip
 
 
 @pytest.fixture
-def page(live_server, owner, monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still sync.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
+def page(browser, live_server, owner):
     session = SessionStore()
     session[SESSION_KEY] = str(owner.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = owner.get_session_auth_hash()
     session.save()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        context = browser.new_context(viewport={"width": 390, "height": 844})
-        context.add_cookies([{"name": "sessionid", "value": session.session_key, "url": live_server.url}])
-        yield context.new_page()
-        browser.close()
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.add_cookies([{"name": "sessionid", "value": session.session_key, "url": live_server.url}])
+    yield context.new_page()
+    context.close()
 
 
 def test_the_secret_is_revealed_and_rotated_from_the_page(page, live_server, make_webhook, settings):

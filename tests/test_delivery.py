@@ -306,3 +306,51 @@ def test_a_test_send_is_never_retried(account, make_webhook, receiver, run_worke
     assert delivery.next_attempt_at is None
     webhook.refresh_from_db()
     assert webhook.failing_since is None  # a test does not count against the webhook
+
+
+def test_one_job_keeps_its_webhooks_failing_state_between_rounds(account, make_webhook, receiver, settings):
+    # One job, one request at a time: the first fails, the second succeeds. The job reads
+    # the webhook once and keeps it; the success must still end the run of failures.
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 1
+    webhook = make_webhook(url=receiver.url, events=("delivered",))
+    receiver.replies = [Reply(status=500)]
+    first, second = emit_one(account), emit_one(account)
+    assert sending.deliver([first.pk, second.pk]) == {"retry": 1, "delivered": 1}
+    webhook.refresh_from_db()
+    assert webhook.failing_since is None
+
+
+def test_an_edited_webhook_is_read_again_within_a_second(account, make_webhook, receiver, monkeypatch):
+    webhook = make_webhook(url=receiver.url, events=("delivered",), description="before")
+    webhooks = sending.Webhooks()
+    assert webhooks({webhook.pk})[webhook.pk].description == "before"
+    Webhook.objects.filter(pk=webhook.pk).update(description="after")
+    assert webhooks({webhook.pk})[webhook.pk].description == "before"  # one round later: as read
+    later = sending.time.monotonic() + sending.WEBHOOKS_FRESH_SECONDS + 0.1
+    monkeypatch.setattr(sending.time, "monotonic", lambda: later)
+    assert webhooks({webhook.pk})[webhook.pk].description == "after"
+
+
+def test_the_body_sent_is_the_stored_payload_text(account, make_webhook, receiver):
+    from events.payloads import encode
+
+    make_webhook(url=receiver.url, events=("delivered",))
+    delivery = emit_one(account, subject="Café ✓")
+    stored = Delivery.objects.filter(pk=delivery.pk).values_list("payload", flat=True).get()
+    sending.deliver([delivery.pk])
+    (request,) = receiver.requests
+    assert request.body == encode(stored) == encode(delivery.payload)
+    assert "Café ✓".encode() in request.body  # UTF-8 as is, not \u escapes
+
+
+def test_a_bug_while_sending_fails_the_attempt_instead_of_hanging_the_job(account, make_webhook, receiver, monkeypatch):
+    make_webhook(url=receiver.url, events=("delivered",))
+    delivery = emit_one(account)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(sending.outbound, "post", broken)
+    assert sending.deliver([delivery.pk]) == {"retry": 1}
+    attempt = delivery.attempts.get()
+    assert attempt.error == "The request could not be sent (internal error)"

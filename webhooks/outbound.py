@@ -203,6 +203,11 @@ def _headers(headers: dict[str, str], body: bytes | None, authorization: str | N
     return dict(store.values())
 
 
+# The URL's own checks (scheme, host, characters) depend on nothing else: a worker posts
+# to the same few URLs over and over. Refused URLs raise, and are not cached.
+checked_url = functools.lru_cache(maxsize=1024)(ssrf.parse)
+
+
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float | None = None) -> Response:
     """POST `body` to `url`; return the response, or raise OutboundError.
 
@@ -211,7 +216,7 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float | None =
     timeout = timeout if timeout is not None else settings.WEBHOOKS_TIMEOUT
     started = time.monotonic()
     try:
-        ssrf.parse(url)
+        checked_url(url)
     except ssrf.UnsafeURL as exc:
         raise OutboundError(str(exc)) from None
     try:

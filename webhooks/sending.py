@@ -16,20 +16,20 @@ import json
 import logging
 import time
 import uuid
-from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections import Counter, defaultdict, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from queue import Empty, SimpleQueue
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from events.payloads import encode
 from webhooks import outbound, signing
-from webhooks.models import MASK, Attempt, Delivery, Webhook, mask_url
+from webhooks.models import MASK, Attempt, Claimed, Delivery, Webhook, mask_url, sending_webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 LEASE_MARGIN = timedelta(seconds=5)
 # How long finished requests wait for others to finish, to record them together.
 GATHER_SECONDS = 0.01
+# How long a job sends with what it read of a webhook before reading it again.
+WEBHOOKS_FRESH_SECONDS = 1.0
 # What the delivery log keeps of a response body.
 STORED_RESPONSE_CHARS = 4096
 # Receivers ask for more time with these statuses and a Retry-After header.
@@ -84,10 +86,6 @@ def webhook_headers(webhook: Webhook, msg_id: str, body: bytes, timestamp: int |
     return headers
 
 
-def request_headers(delivery: Delivery, body: bytes) -> dict[str, str]:
-    return webhook_headers(delivery.webhook, delivery.webhook_message_id, body)
-
-
 def loggable_headers(headers: dict[str, str], webhook: Webhook | None = None) -> dict[str, str]:
     """Headers as the delivery log may show them: credentials and custom header values masked.
 
@@ -108,14 +106,17 @@ def lease() -> timedelta:
 class Outgoing:
     """One request of a round: what is sent, and what came back."""
 
-    delivery: Delivery
-    attempt: Attempt
+    delivery: Claimed
     url: str
     headers: dict[str, str]
-    body: bytes
     token: uuid.UUID
+    started_at: datetime
     response: outbound.Response | None = None
     error: str = ""
+
+    @property
+    def body(self) -> bytes:
+        return self.delivery.body
 
     @property
     def ok(self) -> bool:
@@ -126,12 +127,18 @@ class Outgoing:
         # No HTTP answer at all: the endpoint is down or too slow, not just unhappy.
         return self.response is None
 
-    def post(self) -> Outgoing:
+    def post(self, finished: SimpleQueue[Outgoing]) -> None:
+        """Send the request on a pool thread, then hand the outcome to the job's thread."""
         try:
             self.response = outbound.post(self.url, self.body, self.headers)
         except outbound.OutboundError as exc:
             self.error = str(exc)
-        return self
+        except Exception:
+            # A bug must not leave the job waiting for this request: it fails, and is retried.
+            logger.exception("sending delivery %s failed", self.delivery.pk)
+            self.error = "The request could not be sent (internal error)"
+        finally:
+            finished.put(self)
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -170,71 +177,105 @@ def deliver(ids: list[int], budget: float | None = None) -> Counter[str]:
     outcomes[SKIPPED] = len(set(ids)) - len(rows)
     now = timezone.now()
     paused: dict[int, datetime] = {}
-    waiting: list[tuple[int, int]] = []
+    # What is still to start, per webhook, oldest first.
+    waiting: dict[int, deque[int]] = defaultdict(deque)
     disabled: list[int] = []
     for pk, webhook_id, is_test, enabled, paused_until in rows:
         if is_test:
-            waiting.append((pk, webhook_id))
+            waiting[webhook_id].append(pk)
         elif not enabled:
             disabled.append(pk)
         elif paused_until and paused_until > now:
             paused[webhook_id] = paused_until
         else:
-            waiting.append((pk, webhook_id))
+            waiting[webhook_id].append(pk)
     if disabled:
         outcomes[CANCELLED] += cancel(disabled)
     for webhook_id, until in paused.items():
         outcomes[DEFERRED] += defer([pk for pk, hook, is_test, *_ in rows if hook == webhook_id and not is_test], until)
 
-    in_flight: dict[Future[Outgoing], Outgoing] = {}
+    webhooks = Webhooks()
+    finished: SimpleQueue[Outgoing] = SimpleQueue()  # requests done, in the order they finished
+    in_flight = 0
     busy: Counter[int] = Counter()  # requests in flight per webhook
     while waiting or in_flight:
         if deadline is not None and time.monotonic() > deadline and waiting:
-            outcomes[HANDED_BACK] += hand_back([pk for pk, _ in waiting])
-            waiting = []
-        taken, waiting = take(waiting, busy, settings.WEBHOOKS_SEND_THREADS - len(in_flight))
+            outcomes[HANDED_BACK] += hand_back([pk for pks in waiting.values() for pk in pks])
+            waiting.clear()
+        taken = take(waiting, busy, settings.WEBHOOKS_SEND_THREADS - in_flight)
         if taken:
-            started = start(taken)
+            started = start(taken, webhooks)
             outcomes[SKIPPED] += len(taken) - len(started)
             for o in started:
                 busy[o.delivery.webhook_id] += 1
-                in_flight[pool().submit(o.post)] = o
+                pool().submit(o.post, finished)
+            in_flight += len(started)
         if not in_flight:
             continue
-        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-        # Requests finishing right behind the first join it, so that their outcomes go
-        # to the database in one write instead of one each.
-        more, _ = wait(set(in_flight) - done, timeout=GATHER_SECONDS)
-        done |= more
-        finished = [in_flight.pop(future) for future in done]
-        for o in finished:
+        done = gather(finished, in_flight)
+        in_flight -= len(done)
+        for o in done:
             busy[o.delivery.webhook_id] -= 1
-        outcomes += record(finished)
+        outcomes += record(done)
         # An endpoint that stopped answering is paused: what it is still owed waits.
-        for o in finished:
+        for o in done:
             webhook = o.delivery.webhook
             if o.unanswered and not o.delivery.is_test and webhook.is_paused and webhook.pk not in paused:
                 paused[webhook.pk] = webhook.paused_until
-                held = [pk for pk, hook in waiting if hook == webhook.pk]
+                held = waiting.pop(webhook.pk, None)
                 if held:
-                    outcomes[DEFERRED] += defer(held, webhook.paused_until)
-        waiting = [(pk, hook) for pk, hook in waiting if hook not in paused]
+                    outcomes[DEFERRED] += defer(list(held), webhook.paused_until)
     return +outcomes
 
 
-def take(waiting: list[tuple[int, int]], busy: Counter[int], free: int) -> tuple[list[int], list]:
-    """Up to `free` ids to start now, no endpoint over its limit; and those left waiting."""
+def gather(finished: SimpleQueue[Outgoing], in_flight: int) -> list[Outgoing]:
+    """The next finished request, and those finishing right behind it: their outcomes
+    then go to the database in one write instead of one each."""
+    done = [finished.get()]
+    until = time.monotonic() + GATHER_SECONDS
+    while len(done) < in_flight:
+        left = until - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            done.append(finished.get(timeout=left))
+        except Empty:
+            break
+    return done
+
+
+class Webhooks:
+    """The webhooks a job sends to, read again once they are FRESH_SECONDS old.
+
+    Reading them once per round of requests cost more than the rest of the claim; an
+    edit (new URL, rotated secret) still reaches the requests that start a moment later.
+    """
+
+    def __init__(self) -> None:
+        self.known: dict[int, Webhook] = {}
+        self.read_at = 0.0
+
+    def __call__(self, ids: set[int]) -> dict[int, Webhook]:
+        if time.monotonic() - self.read_at > WEBHOOKS_FRESH_SECONDS or not ids <= self.known.keys():
+            self.known = sending_webhooks(ids | self.known.keys())
+            self.read_at = time.monotonic()
+        return self.known
+
+
+def take(waiting: dict[int, deque[int]], busy: Counter[int], free: int) -> list[int]:
+    """Up to `free` ids to start now, no endpoint over its limit, taken out of `waiting`."""
     per_endpoint = settings.WEBHOOKS_ENDPOINT_CONCURRENCY
     taken: list[int] = []
-    left: list[tuple[int, int]] = []
-    counts = Counter(busy)
-    for pk, webhook_id in waiting:
-        if len(taken) < free and counts[webhook_id] < per_endpoint:
-            taken.append(pk)
-            counts[webhook_id] += 1
-        else:
-            left.append((pk, webhook_id))
-    return taken, left
+    for webhook_id, pks in list(waiting.items()):
+        room = min(free - len(taken), per_endpoint - busy[webhook_id])
+        while room > 0 and pks:
+            taken.append(pks.popleft())
+            room -= 1
+        if not pks:
+            del waiting[webhook_id]
+        if len(taken) >= free:
+            break
+    return taken
 
 
 def cancel(ids: list[int]) -> int:
@@ -264,24 +305,17 @@ def hand_back(ids: list[int]) -> int:
 
 
 @transaction.atomic
-def start(ids: list[int]) -> list[Outgoing]:
+def start(ids: list[int], webhooks: Webhooks | None = None) -> list[Outgoing]:
     """Claim `ids` and write their attempts, ready to send; those another job has are left out."""
-    token, claimed = Delivery.objects.claim(ids, lease())
+    token, claimed = Delivery.objects.claim(ids, lease(), webhooks)
+    now = timezone.now()
     outgoing = []
     for delivery in claimed:
         url, auth_headers = split_credentials(delivery.webhook.url)
-        body = encode(delivery.payload)
-        headers = {**auth_headers, **request_headers(delivery, body)}
-        attempt = Attempt(
-            delivery=delivery,
-            number=delivery.attempt_count,
-            request_url=mask_url(delivery.webhook.url),
-            request_headers=loggable_headers(headers, delivery.webhook),
-            request_body=body.decode(),
-        )
-        outgoing.append(Outgoing(delivery, attempt, url, headers, body, token))
+        headers = {**auth_headers, **webhook_headers(delivery.webhook, delivery.webhook_message_id, delivery.body)}
+        outgoing.append(Outgoing(delivery, url, headers, token, now))
     # Written before the network calls, so that a crash mid-send still leaves a trace.
-    insert_attempts([o.attempt for o in outgoing])
+    insert_attempts(outgoing)
     return outgoing
 
 
@@ -316,27 +350,15 @@ def record(outgoing: list[Outgoing]) -> Counter[str]:
     """Store the attempts and the outcomes of finished requests, in a few statements."""
     now = timezone.now()
     outcomes: Counter[str] = Counter()
-    for o in outgoing:
-        attempt = o.attempt
-        if o.response is not None:
-            attempt.response_status = o.response.status
-            attempt.response_headers = o.response.headers
-            attempt.response_body = o.response.text()[:STORED_RESPONSE_CHARS]
-            attempt.duration_ms = o.response.duration_ms
-        else:
-            attempt.error = o.error
-            attempt.duration_ms = int((now - attempt.started_at).total_seconds() * 1000)
-
     delivered = [o for o in outgoing if o.ok]
     failed = [o for o in outgoing if not o.ok]
     real_failures = [o for o in failed if not o.delivery.is_test]
     pause_until = now + timedelta(seconds=settings.WEBHOOKS_PAUSE)
     with transaction.atomic():
-        complete_attempts([o.attempt for o in outgoing])
+        complete_attempts(outgoing, now)
         for token in {o.token for o in delivered}:
-            outcomes[DELIVERED] += Delivery.objects.filter(
-                pk__in=[o.delivery.pk for o in delivered if o.token == token], claim_token=token
-            ).update(status=Delivery.Status.SUCCEEDED, completed_at=now, lease_expires_at=None, claim_token=None)
+            mine = [o.delivery.pk for o in delivered if o.token == token]
+            outcomes[DELIVERED] += Delivery.objects.succeed(mine, token, now)
         for o in failed:
             outcomes[fail(o, now, pause_until)] += 1
 
@@ -356,9 +378,15 @@ def record(outgoing: list[Outgoing]) -> Counter[str]:
         unanswered = {o.delivery.webhook_id for o in real_failures if o.unanswered} - answered
         if unanswered:
             Webhook.objects.filter(pk__in=unanswered).update(paused_until=pause_until)
-        for o in real_failures:
-            if o.delivery.webhook_id in unanswered:
-                o.delivery.webhook.paused_until = pause_until
+        # The same webhook objects serve the next rounds (see Webhooks): keep them as the rows are.
+        for o in outgoing:
+            webhook = o.delivery.webhook
+            if webhook.pk in recovered:
+                webhook.failing_since = None
+            elif webhook.pk in failing and webhook.failing_since is None:
+                webhook.failing_since = now
+            if webhook.pk in unanswered:
+                webhook.paused_until = pause_until
 
     for o in real_failures:
         webhook = o.delivery.webhook
@@ -375,11 +403,18 @@ def record(outgoing: list[Outgoing]) -> Counter[str]:
 ATTEMPT_TABLE = Attempt._meta.db_table
 
 
-def insert_attempts(attempts: list[Attempt]) -> None:
+def insert_attempts(outgoing: list[Outgoing]) -> None:
     adapt = connection.ops.adapt_datetimefield_value
     rows = [
-        (a.delivery_id, a.number, adapt(a.started_at), a.request_url, json.dumps(a.request_headers), a.request_body)
-        for a in attempts
+        (
+            o.delivery.pk,
+            o.delivery.attempt_count,
+            adapt(o.started_at),
+            mask_url(o.delivery.webhook.url),
+            json.dumps(loggable_headers(o.headers, o.delivery.webhook)),
+            o.body.decode(),
+        )
+        for o in outgoing
     ]
     with connection.cursor() as cursor:
         cursor.executemany(
@@ -390,19 +425,16 @@ def insert_attempts(attempts: list[Attempt]) -> None:
         )
 
 
-def complete_attempts(attempts: list[Attempt]) -> None:
-    rows = [
-        (
-            a.response_status,
-            json.dumps(a.response_headers),
-            a.response_body,
-            a.duration_ms,
-            a.error,
-            a.delivery_id,
-            a.number,
-        )
-        for a in attempts
-    ]
+def complete_attempts(outgoing: list[Outgoing], now: datetime) -> None:
+    rows = []
+    for o in outgoing:
+        if o.response is not None:
+            answer = o.response
+            body = answer.text()[:STORED_RESPONSE_CHARS]
+            outcome = (answer.status, json.dumps(answer.headers), body, answer.duration_ms, "")
+        else:
+            outcome = (None, "{}", "", int((now - o.started_at).total_seconds() * 1000), o.error)
+        rows.append((*outcome, o.delivery.pk, o.delivery.attempt_count))
     with connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE {connection.ops.quote_name(ATTEMPT_TABLE)} SET response_status = %s, response_headers = %s, "  # noqa: S608
