@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from brevo_hooks.bulk_insert import insert_returning_ids
 from events import catalog
 from events.models import Event
 
@@ -113,30 +114,48 @@ def _store(account: Account, events: list[NewEvent], kinds: list[catalog.EventTy
         fresh.append((row, kind))
     if not fresh:
         return result
-    Event.objects.bulk_create([row for row, _ in fresh])
+    insert_events([row for row, _ in fresh])
 
     subscribers: dict[tuple[str, str], list[Webhook]] = defaultdict(list)
     for webhook in Webhook.objects.filter(account=account, enabled=True).prefetch_related("subscriptions"):
         for subscription in webhook.subscriptions.all():
             subscribers[(webhook.type, subscription.event)].append(webhook)
 
-    deliveries = [
-        Delivery(
-            webhook=webhook,
-            event_record=row,
-            event=kind.subscription,
-            payload=kind.build(row.data, row.occurred_at, account.time_zone),
-            # A batched webhook's events wait for the window; the others are due now.
-            status=Delivery.Status.WAITING if webhook.batched else Delivery.Status.PENDING,
-            next_attempt_at=None if webhook.batched else now,
-            enqueued_at=None if webhook.batched else now,
-            created_at=now,
-        )
+    owed = [
+        (webhook, row, kind.subscription, kind.build(row.data, row.occurred_at, account.time_zone))
         for row, kind in fresh
         for webhook in subscribers[kind.key]
     ]
-    Delivery.objects.bulk_create(deliveries)
-    due = [d.pk for d in deliveries if d.status == Delivery.Status.PENDING]
+    ids = Delivery.objects.create_owed(owed, now)
+    due = [pk for pk, (webhook, *_) in zip(ids, owed, strict=True) if not webhook.batched]
     if due:
         transaction.on_commit(lambda: enqueue_deliveries(due))
     return result
+
+
+# The events API stores up to 1,000 events per request: they go in as plain multi-row
+# INSERTs (see brevo_hooks.bulk_insert), as do their deliveries (Delivery.objects.create_owed).
+EVENT_COLUMNS = ("account_id", "uid", "type", "name", "data", "occurred_at", "idempotency_key", "created_at")
+
+
+def insert_events(events: list[Event]) -> None:
+    """Insert `events` (new, unsaved) and set their ids."""
+    connection = connections[Event.objects.db]
+    uid, data = Event._meta.get_field("uid"), Event._meta.get_field("data")
+    when = connection.ops.adapt_datetimefield_value
+    rows = [
+        (
+            event.account_id,
+            uid.get_db_prep_value(event.uid, connection),
+            event.type,
+            event.name,
+            data.get_db_prep_save(event.data, connection),
+            when(event.occurred_at),
+            event.idempotency_key,
+            when(event.created_at),
+        )
+        for event in events
+    ]
+    for event, pk in zip(events, insert_returning_ids(Event, EVENT_COLUMNS, rows), strict=True):
+        event.pk = pk
+        event._state.adding = False

@@ -134,11 +134,22 @@ def test_the_api_accepts_one_event_and_answers_202_with_its_id(api, account, mak
     assert Delivery.objects.get(event_record=event).payload["email"] == "a@example.com"
 
 
-def test_the_api_accepts_a_list_of_up_to_1000_events(api):
+def test_the_api_accepts_a_list_of_up_to_1000_events(api, make_webhook):
+    plain = make_webhook(events=("delivered",))
+    batched = make_webhook(events=("delivered",), batched=True)
     response = api([{"event": "delivered", "data": {"email": f"{n}@example.com"}} for n in range(1000)])
     assert response.status_code == 202
-    assert len(response.json()["ids"]) == 1000
+    ids = response.json()["ids"]
+    assert len(ids) == 1000
     assert Event.objects.count() == 1000
+    # The rows go in by many statements: each event and delivery must still match up.
+    assert list(Event.objects.filter(uid__in=ids).order_by("pk").values_list("data__email", flat=True)) == [
+        f"{n}@example.com" for n in range(1000)
+    ]
+    deliveries = Delivery.objects.select_related("event_record")
+    assert deliveries.filter(webhook=plain, status="pending").count() == 1000
+    assert deliveries.filter(webhook=batched, status="waiting").count() == 1000
+    assert all(d.payload["email"] == d.event_record.data["email"] for d in deliveries)
 
 
 def test_the_api_refuses_a_list_longer_than_1000(api):
