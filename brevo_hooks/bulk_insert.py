@@ -20,16 +20,28 @@ def insert_returning_ids(
     model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]], using: str = "default"
 ) -> list[int]:
     """Insert `rows` (values ready for the database, in `columns` order); return their new ids in order."""
+    return insert(model, columns, rows, using, returning=True)
+
+
+def insert(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    using: str = "default",
+    returning: bool = False,
+) -> list[int]:
+    """Insert `rows` (values ready for the database, in `columns` order); with `returning`, return their ids."""
     connection = connections[using]
     quote = connection.ops.quote_name
     per_row = f"({', '.join(['%s'] * len(columns))})"
     head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(map(quote, columns))}) VALUES "  # noqa: S608 (names are ours)
-    tail = f" RETURNING {quote(model._meta.pk.column)}"
+    tail = f" RETURNING {quote(model._meta.pk.column)}" if returning else ""
     batch = max(1, (connection.features.max_query_params or MAX_PARAMS) // len(columns))
     ids: list[int] = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
             cursor.execute(head + ", ".join([per_row] * len(chunk)) + tail, [value for row in chunk for value in row])
-            ids += [pk for (pk,) in cursor.fetchall()]
+            if returning:
+                ids += [pk for (pk,) in cursor.fetchall()]
     return ids

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from brevo_hooks import bulk_insert
 from webhooks import outbound, signing
 from webhooks.models import MASK, Attempt, Claimed, Delivery, Webhook, mask_url, sending_webhooks
 
@@ -397,10 +398,14 @@ def record(outgoing: list[Outgoing]) -> Counter[str]:
     return outcomes
 
 
-# Attempts are written with plain statements run once per row: the ORM's bulk_create
-# and bulk_update (a CASE per field and row) cost more CPU than the requests themselves.
-# The unique (delivery, number) pair finds the row again, so no id has to come back.
+# Attempts are written with plain statements: the ORM's bulk_create and bulk_update
+# (a CASE per field and row) cost more CPU than the requests themselves. The unique
+# (delivery, number) pair finds the row again, so no id has to come back.
 ATTEMPT_TABLE = Attempt._meta.db_table
+ATTEMPT_COLUMNS = (
+    "delivery_id", "number", "started_at", "request_url", "request_headers", "request_body",
+    "response_headers", "response_body", "error",
+)  # fmt: skip
 
 
 def insert_attempts(outgoing: list[Outgoing]) -> None:
@@ -413,16 +418,13 @@ def insert_attempts(outgoing: list[Outgoing]) -> None:
             mask_url(o.delivery.webhook.url),
             json.dumps(loggable_headers(o.headers, o.delivery.webhook)),
             o.body.decode(),
+            "{}",
+            "",
+            "",
         )
         for o in outgoing
     ]
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {connection.ops.quote_name(ATTEMPT_TABLE)} (delivery_id, number, started_at, "  # noqa: S608 (names are ours)
-            "request_url, request_headers, request_body, response_headers, response_body, error) "
-            "VALUES (%s, %s, %s, %s, %s, %s, '{}', '', '')",
-            rows,
-        )
+    bulk_insert.insert(Attempt, ATTEMPT_COLUMNS, rows)
 
 
 def complete_attempts(outgoing: list[Outgoing], now: datetime) -> None:
