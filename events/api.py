@@ -32,6 +32,7 @@ def ingest(request: HttpRequest) -> JsonResponse:
     key = ApiKey.objects.authenticate(raw_key)
     if key is None:
         return error(401, "unauthorized", "The api-key header does not match an active API key.")
+    key.touch()  # "Last used" on the API keys page covers event reporting too
 
     body = request.read(MAX_BODY_BYTES + 1)
     if len(body) > MAX_BODY_BYTES:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.utils import timezone
@@ -123,6 +123,21 @@ def test_retry_all_failed_since_a_moment(owner_client, webhook):
     old.refresh_from_db()
     ok.refresh_from_db()
     assert (old.status, ok.status) == ("failed", "succeeded")
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Auckland"])
+def test_retry_all_failed_since_reads_the_time_in_utc_as_the_page_says(owner_client, webhook, settings, zone):
+    settings.TIME_ZONE = zone  # what the server runs with must not shift the moment
+    now = timezone.now()
+    before = make_delivery(webhook, "failed", created_at=now - timedelta(minutes=90))
+    after = make_delivery(webhook, "failed", created_at=now - timedelta(minutes=30))
+    since = (now - timedelta(hours=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+    page = owner_client.get(f"/webhooks/{webhook.pk}/deliveries/").content.decode()
+    assert "Retry all failed since (UTC)" in page
+    response = owner_client.post(f"/webhooks/{webhook.pk}/deliveries/retry-failed/", {"since": since}, follow=True)
+    assert "Retrying 1 failed delivery." in response.content.decode()
+    assert list(Delivery.objects.filter(status="pending")) == [after]
+    assert Delivery.objects.get(pk=before.pk).status == "failed"
 
 
 def test_retry_all_failed_needs_a_date(owner_client, webhook):

@@ -221,6 +221,14 @@ def test_the_api_refuses_a_wrong_key(api):
     assert not Event.objects.exists()
 
 
+def test_reporting_events_records_when_the_key_was_last_used(api, account):
+    from accounts.models import ApiKey
+
+    assert api({"event": "delivered"}).status_code == 202
+    assert account.api_keys.get().last_used_at is not None
+    assert ApiKey.objects.filter(last_used_at__isnull=True).count() == 0
+
+
 def test_the_api_refuses_get(client, api_key):
     response = client.get("/api/events", HTTP_API_KEY=api_key)
     assert response.status_code == 405

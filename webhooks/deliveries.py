@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -177,7 +177,8 @@ def retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Choose the date and time from which to retry failed deliveries.")
         return redirect("webhooks:deliveries", pk=webhook.pk)
     if timezone.is_naive(since):
-        since = timezone.make_aware(since)
+        # The page shows every time in UTC, and says so next to this field.
+        since = timezone.make_aware(since, UTC)
     if not refuse_if_disabled(request, webhook):
         # Cancelled ones too: what a disabled webhook missed is sent once it is enabled again.
         failed = list(webhook.deliveries.filter(status__in=RETRYABLE, is_test=False, batch=None, created_at__gte=since))
@@ -185,5 +186,5 @@ def retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
         if count:
             messages.success(request, f"Retrying {count} failed deliver{'y' if count == 1 else 'ies'}.")
         else:
-            messages.success(request, f"No failed deliveries since {since:%Y-%m-%d %H:%M}: nothing to retry.")
+            messages.success(request, f"No failed deliveries since {since:%Y-%m-%d %H:%M} UTC: nothing to retry.")
     return redirect("webhooks:deliveries", pk=webhook.pk)
