@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from webhooks import outbound
@@ -47,3 +49,27 @@ def test_failures_read_as_a_sentence(url, message, settings):
     with pytest.raises(outbound.OutboundError) as exc:
         outbound.post(url, b"{}", {})
     assert str(exc.value) == message
+
+
+def test_url_credentials_become_basic_auth_and_leave_the_url(receiver):
+    url = receiver.url.replace("http://", "http://bob:p%40ss%20w@") + "/notify?x=1"
+    outbound.post(url, b"{}", {"Authorization": "Bearer ignored"})
+    [request] = receiver.requests
+    # As requests did for export notifications: the URL's credentials win over a header.
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"bob:p@ss w").decode()
+    assert request.path == "/notify?x=1"
+
+
+@pytest.mark.parametrize(
+    "url,bare,credentials",
+    [
+        ("https://example.com/h", "https://example.com/h", None),
+        ("https://u@example.com/h", "https://example.com/h", b"u:"),
+        ("https://:p@example.com:8443/h", "https://example.com:8443/h", b":p"),
+        ("https://u:p@[2001:db8::1]:8443/h", "https://[2001:db8::1]:8443/h", b"u:p"),
+        ("https://j%C3%B6rg:%C3%A9@example.com/", "https://example.com/", "jörg:é".encode()),
+    ],
+)
+def test_split_credentials(url, bare, credentials):
+    expected = None if credentials is None else "Basic " + base64.b64encode(credentials).decode()
+    assert outbound.split_credentials(url) == (bare, expected)

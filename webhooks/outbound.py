@@ -12,17 +12,17 @@ header, TLS SNI and certificate checks still use the host name of the URL.
 
 from __future__ import annotations
 
+import base64
 import functools
 import socket
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
 import requests
 from django.conf import settings
-from requests.auth import _basic_auth_str
-from requests.utils import DEFAULT_ACCEPT_ENCODING, DEFAULT_CA_BUNDLE_PATH, check_header_validity, get_auth_from_url
+from requests.utils import DEFAULT_ACCEPT_ENCODING, DEFAULT_CA_BUNDLE_PATH, check_header_validity
 from urllib3 import PoolManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -171,6 +171,21 @@ class Target:
 
 
 @functools.lru_cache(maxsize=1024)
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """`url` without `user:password@`, and the Basic Authorization value they make (None without)."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return urlunsplit(parts._replace(netloc=host)), "Basic " + base64.b64encode(credentials.encode()).decode()
+
+
+@functools.lru_cache(maxsize=1024)
 def target(url: str) -> Target:
     # requests' own URL preparation (IDNA, percent-encoding), cached: a worker posts to
     # the same few URLs over and over. It raises requests' InvalidURL and MissingSchema.
@@ -182,8 +197,7 @@ def target(url: str) -> Target:
         port = parts.port
     except ValueError as exc:
         raise requests.exceptions.InvalidURL(exc) from exc
-    credentials = get_auth_from_url(prepared.url)
-    authorization = _basic_auth_str(*credentials) if any(credentials) else None
+    _, authorization = split_credentials(prepared.url)
     return Target(parts.scheme.lower(), parts.hostname, port, prepared.path_url, authorization)
 
 

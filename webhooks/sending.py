@@ -11,7 +11,6 @@ it is owed waits instead of holding workers.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -22,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from queue import Empty, SimpleQueue
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -57,23 +55,8 @@ CANCELLED = "cancelled"
 HANDED_BACK = "handed-back"
 
 
-def split_credentials(url: str) -> tuple[str, dict[str, str]]:
-    """The URL without `user:pass@`, and the Basic auth header those credentials make."""
-    parts = urlsplit(url)
-    if parts.username is None:
-        return url, {}
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-    header = "Basic " + base64.b64encode(credentials.encode()).decode()
-    return urlunsplit(parts._replace(netloc=host)), {"Authorization": header}
-
-
 def webhook_headers(webhook: Webhook, msg_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
-    """Every header of a POST of `body` to `webhook`, except URL credentials (see split_credentials).
+    """Every header of a POST of `body` to `webhook`, except URL credentials (see outbound.split_credentials).
 
     The custom headers come first so that ours win; reserved names are refused at
     save time anyway. A bearer token wins over user:password@ in the URL.
@@ -312,7 +295,10 @@ def start(ids: list[int], webhooks: Webhooks | None = None) -> list[Outgoing]:
     now = timezone.now()
     outgoing = []
     for delivery in claimed:
-        url, auth_headers = split_credentials(delivery.webhook.url)
+        # The Basic auth of user:password@ goes in the headers here, not in outbound.post,
+        # so that the delivery log shows it (masked) and a bearer token wins over it.
+        url, basic = outbound.split_credentials(delivery.webhook.url)
+        auth_headers = {"Authorization": basic} if basic else {}
         headers = {**auth_headers, **webhook_headers(delivery.webhook, delivery.webhook_message_id, delivery.body)}
         outgoing.append(Outgoing(delivery, url, headers, token, now))
     # Written before the network calls, so that a crash mid-send still leaves a trace.
