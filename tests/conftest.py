@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import django_rq
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 from rq.worker import SimpleWorker
 
@@ -23,6 +23,19 @@ from webhooks.models import Webhook
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """Connections closed at the end of each request, as CONN_MAX_AGE=0 does.
+
+    The live server answers the SDK tests on keep-alive connections, each in a thread that
+    outlives its test; with persistent connections those threads kept PostgreSQL sessions
+    open, and the test database could not be dropped at the end.
+    """
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 
 @pytest.fixture(autouse=True)
@@ -252,3 +265,6 @@ def browser(monkeypatch):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+        # Playwright runs the test in a context of its own, where the test's ORM calls opened
+        # a database connection that Django's teardown does not see; close it here.
+        connections.close_all()
