@@ -77,6 +77,22 @@ class Processes:
             pass
         return total
 
+    @staticmethod
+    def postgres_cpu_seconds() -> float:
+        """CPU time of every PostgreSQL server process on this machine so far (0 without one)."""
+        total = 0.0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if "(postgres)" in stat:
+                fields = stat.rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
     def stop(self, procs: list[subprocess.Popen]) -> None:
         for proc in procs:
             if proc.poll() is None:
@@ -236,6 +252,7 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }
+    is_postgres = env["DATABASE_URL"].startswith("postgres")
     log(f"bench: logs and database in {tmp}; {os.cpu_count()} cores; database {env['DATABASE_URL'].split(':')[0]}")
     try:
         receiver_port, web_port = free_port(), free_port()
@@ -264,6 +281,7 @@ def main() -> None:
             workers = start_workers(procs, f"worker-{count}", count, env)
             requests.post(f"{receiver}/reset", timeout=10)
             cpu_before = [procs.cpu_seconds(p) for p in (web, receiver_proc, *workers)]
+            postgres_before = procs.postgres_cpu_seconds()
             started = time.time()
             post_events(api, events)
             posted = time.time()
@@ -274,7 +292,8 @@ def main() -> None:
                 procs.cpu_seconds(p) - before
                 for p, before in zip((web, receiver_proc, *workers), cpu_before, strict=True)
             ]
-            per_event = [round(c / max(1, stats["unique"]) * 1e6) for c in (cpu[0], cpu[1], sum(cpu[2:]))]
+            postgres = procs.postgres_cpu_seconds() - postgres_before
+            per_event = [round(c / max(1, stats["unique"]) * 1e6) for c in (cpu[0], cpu[1], sum(cpu[2:]), postgres)]
             procs.stop(workers)
             raw = raw_rate(receiver, count)
             results.append({"workers": count, "rate": rate, "raw": raw, "stats": stats})
@@ -284,6 +303,7 @@ def main() -> None:
                 f"raw {raw:.0f} POSTs/s from {count} process(es); ratio {rate / raw:.2f}; "
                 f"p50 {percentile(stats['latencies_ms'], 50):.0f} ms under full load; "
                 f"CPU µs per delivery: web {per_event[0]}, receiver {per_event[1]}, workers {per_event[2]}"
+                + (f", PostgreSQL server {per_event[3]}" if is_postgres else "")
             )
             if stats["unique"] < events:
                 log(f"bench: WARNING only {stats['unique']} of {events} arrived within the time limit")
