@@ -354,3 +354,11 @@ def test_a_bug_while_sending_fails_the_attempt_instead_of_hanging_the_job(accoun
     assert sending.deliver([delivery.pk]) == {"retry": 1}
     attempt = delivery.attempts.get()
     assert attempt.error == "The request could not be sent (internal error)"
+
+
+def test_a_claim_skips_deliveries_whose_webhook_is_gone(account, make_webhook, receiver):
+    make_webhook(url=receiver.url, events=("delivered",))
+    delivery = emit_one(account)
+    # The webhook was deleted between the claim's UPDATE and the read of the webhooks.
+    _, claimed = Delivery.objects.claim([delivery.pk], sending.lease(), webhooks=lambda ids: {})
+    assert claimed == []

@@ -243,11 +243,11 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
         if not ids:
             return token, []
         connection = connections[self.db]
-        fields = {name: Delivery._meta.get_field(name) for name in ("claim_token", "lease_expires_at", "status")}
+        field = Delivery._meta.get_field
         params = [
             Delivery.Status.SENDING,
-            fields["claim_token"].get_db_prep_value(token, connection),
-            fields["lease_expires_at"].get_db_prep_value(timezone.now() + lease, connection),
+            field("claim_token").get_db_prep_value(token, connection),
+            field("lease_expires_at").get_db_prep_value(timezone.now() + lease, connection),
             *ids,
             Delivery.Status.PENDING,
         ]
@@ -274,6 +274,8 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
                 webhook=found[webhook_id],
             )
             for pk, uid, event, payload, is_test, attempt_count, webhook_id in rows
+            # A webhook deleted a moment ago takes its deliveries with it: nothing to send.
+            if webhook_id in found
         ]
         claimed.sort(key=lambda delivery: delivery.pk)
         return token, claimed
