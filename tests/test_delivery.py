@@ -176,6 +176,25 @@ def test_410_gone_disables_the_webhook_and_tells_the_account(account, owner, mak
     assert len(receiver.requests) == 1
 
 
+@pytest.mark.parametrize("disabled_by", ["410", "failing"])
+def test_a_job_stops_sending_to_a_webhook_it_just_disabled(account, make_webhook, receiver, settings, disabled_by):
+    # One request at a time to the endpoint, so that the job still holds the rest when it disables it.
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 1
+    webhook = make_webhook(url=receiver.url, events=("delivered",))
+    if disabled_by == "410":
+        receiver.reply = Reply(status=410)
+    else:
+        Webhook.objects.filter(pk=webhook.pk).update(failing_since=timezone.now() - timedelta(days=6))
+        receiver.reply = Reply(status=500)
+    ids = [emit_one(account).pk for _ in range(3)]
+
+    outcomes = sending.deliver(ids)
+
+    assert len(receiver.requests) == 1
+    assert outcomes["cancelled"] == 2
+    assert Delivery.objects.filter(pk__in=ids, status="cancelled").count() == 2
+
+
 def test_a_webhook_failing_for_the_whole_window_is_disabled_and_the_account_emailed(
     account, owner, teammate, make_webhook, receiver, owner_client
 ):

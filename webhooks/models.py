@@ -189,7 +189,7 @@ class Subscription(models.Model):
 
 # What sending needs of a webhook, and no more: loading whole rows cost more than the requests.
 SENDING_WEBHOOK_FIELDS = (
-    "url", "type", "account_id", "description", "paused_until", "failing_since", "auth_token", "headers",
+    "url", "type", "account_id", "description", "enabled", "paused_until", "failing_since", "auth_token", "headers",
     "signing_secret", "previous_signing_secret", "previous_secret_expires_at",
 )  # fmt: skip
 

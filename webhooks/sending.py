@@ -204,6 +204,9 @@ def deliver(ids: list[int], budget: float | None = None) -> Counter[str]:
         # An endpoint that stopped answering is paused: what it is still owed waits.
         for o in done:
             webhook = o.delivery.webhook
+            if not webhook.enabled and webhook.pk in waiting:
+                # Disabled (410 Gone, or failing for too long): what this job holds for it is not sent.
+                outcomes[CANCELLED] += cancel(list(waiting.pop(webhook.pk)))
             if o.unanswered and not o.delivery.is_test and webhook.is_paused and webhook.pk not in paused:
                 paused[webhook.pk] = webhook.paused_until
                 held = waiting.pop(webhook.pk, None)
@@ -379,7 +382,10 @@ def record(outgoing: list[Outgoing]) -> Counter[str]:
         webhook = o.delivery.webhook
         if o.response is not None and o.response.status == 410:
             disable(webhook, f"Your app answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC, so deliveries stopped.")
-    disable_long_failing({o.delivery.webhook_id for o in real_failures}, now)
+    stopped = disable_long_failing({o.delivery.webhook_id for o in real_failures}, now)
+    for o in real_failures:
+        if o.delivery.webhook_id in stopped:
+            o.delivery.webhook.enabled = False
     logger.info("round of %s: %s", len(outgoing), dict(outcomes))
     return outcomes
 
@@ -467,15 +473,18 @@ def disable(webhook: Webhook, reason: str) -> bool:
     from webhooks.notices import tell_account_disabled
 
     changed = Webhook.objects.filter(pk=webhook.pk, enabled=True).update(enabled=False, disabled_reason=reason)
+    webhook.enabled = False  # the job that holds this object sends nothing more to it
     if changed:
         logger.warning("webhook %s disabled: %s", webhook.pk, reason)
         tell_account_disabled(webhook, reason)
     return bool(changed)
 
 
-def disable_long_failing(webhook_ids: set[int], now: datetime) -> None:
+def disable_long_failing(webhook_ids: set[int], now: datetime) -> set[int]:
+    """Disable those of `webhook_ids` that have failed for the whole window; return their ids."""
     if not webhook_ids:
-        return
+        return set()
+    stopped = set()
     window = timedelta(seconds=settings.WEBHOOKS_DISABLE_AFTER)
     for webhook in Webhook.objects.filter(pk__in=webhook_ids, enabled=True, failing_since__lte=now - window):
         days = window.total_seconds() / 86400
@@ -485,3 +494,5 @@ def disable_long_failing(webhook_ids: set[int], now: datetime) -> None:
             f"Every delivery failed for {span} (since {webhook.failing_since:%Y-%m-%d %H:%M} UTC), "
             "so deliveries stopped. Check your app, then enable the webhook again.",
         )
+        stopped.add(webhook.pk)
+    return stopped
