@@ -1,0 +1,39 @@
+"""`make bench` itself: it runs end to end and ends with the line the README promises."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+@pytest.mark.skipif(
+    os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="the bench makes its own SQLite database; the SQLite pass of the suite runs it",
+)
+def test_the_bench_delivers_everything_and_prints_its_summary_line():
+    env = {
+        **os.environ,
+        # Its own Redis database: the bench flushes it.
+        "BENCH_REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0] + "/13",
+        "BENCH_WORKERS": "1",
+        "BENCH_EVENTS": "300",
+        "BENCH_RAW_SECONDS": "0.5",
+        "BENCH_LATENCY_SECONDS": "1",
+    }
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "bench/run.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert "300/300 delivered" in done.stdout
+    assert "WARNING" not in done.stdout
+    assert re.fullmatch(
+        r"bench: deliveries_per_s=\d+ raw_per_s=\d+ ratio=\d+\.\d\d p50_ms=\d+ p99_ms=\d+", lines[-1]
+    ), lines[-1]
