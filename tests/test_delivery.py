@@ -195,6 +195,29 @@ def test_a_job_stops_sending_to_a_webhook_it_just_disabled(account, make_webhook
     assert Delivery.objects.filter(pk__in=ids, status="cancelled").count() == 2
 
 
+def test_a_job_stops_sending_to_a_webhook_its_owner_disables_meanwhile(
+    account, make_webhook, receiver, monkeypatch, settings
+):
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 1
+    monkeypatch.setattr(sending, "WEBHOOKS_FRESH_SECONDS", -1)  # read the webhook again every round
+    webhook = make_webhook(url=receiver.url, events=("delivered",))
+    ids = [emit_one(account).pk for _ in range(10)]
+    read = sending.sending_webhooks
+
+    def owner_disables_it_after_the_first_read(webhook_ids):
+        if receiver.requests:
+            Webhook.objects.filter(pk=webhook.pk).update(enabled=False)
+        return read(webhook_ids)
+
+    monkeypatch.setattr(sending, "sending_webhooks", owner_disables_it_after_the_first_read)
+    outcomes = sending.deliver(ids)
+
+    # The request claimed in the round that saw the change still goes; nothing after it.
+    assert len(receiver.requests) <= 2
+    assert outcomes["cancelled"] >= 8
+    assert Delivery.objects.filter(pk__in=ids, status="cancelled").count() == outcomes["cancelled"]
+
+
 def test_a_webhook_failing_for_the_whole_window_is_disabled_and_the_account_emailed(
     account, owner, teammate, make_webhook, receiver, owner_client
 ):

@@ -205,7 +205,8 @@ def deliver(ids: list[int], budget: float | None = None) -> Counter[str]:
         for o in done:
             webhook = o.delivery.webhook
             if not webhook.enabled and webhook.pk in waiting:
-                # Disabled (410 Gone, or failing for too long): what this job holds for it is not sent.
+                # Disabled (410 Gone, the failing window, or its owner, as read again within a
+                # second): what this job still holds for it is not sent.
                 outcomes[CANCELLED] += cancel(list(waiting.pop(webhook.pk)))
             if o.unanswered and not o.delivery.is_test and webhook.is_paused and webhook.pk not in paused:
                 paused[webhook.pk] = webhook.paused_until
