@@ -149,6 +149,29 @@ def test_an_export_filters_by_event_and_webhook(brevo, make_webhook, receiver, r
     assert [row["email"] for row in rows] == ["1@x.test"]
 
 
+def test_an_export_filters_by_email_and_message_id(brevo, make_webhook, receiver, run_worker):
+    hook = make_webhook()
+    for email, message_id in [("jane@x.test", "<a>"), ("JANE@x.test", "<b>"), ("jane@x.test", "<c>")]:
+        Delivery.objects.create(webhook=hook, event="delivered", payload={"email": email, "message-id": message_id})
+    # The address in another field only, and a batch holding it, are not matches.
+    Delivery.objects.create(webhook=hook, event="delivered", payload={"email": "bob@x.test", "note": "jane@x.test"})
+    Delivery.objects.create(webhook=hook, event="batch", payload=[{"email": "jane@x.test", "message-id": "<a>"}])
+
+    brevo.webhooks.export_webhooks_history(
+        type="transactional", event="allEvents", notify_url=receiver.url + "/n", email="jane@x.test", sort="asc"
+    )
+    brevo.webhooks.export_webhooks_history(
+        type="transactional", event="allEvents", notify_url=receiver.url + "/n", message_id="<c>"
+    )
+    run_worker()
+    by_email, by_message_id = (
+        list(csv.DictReader(io.StringIO(requests.get(notice.json()["url"], timeout=10).text)))
+        for notice in sorted(receiver.wait_for(2), key=lambda r: r.json()["processId"])
+    )
+    assert [row["message-id"] for row in by_email] == ["<a>", "<c>"]
+    assert [(row["email"], row["message-id"]) for row in by_message_id] == [("jane@x.test", "<c>")]
+
+
 def test_the_export_notice_goes_through_the_ssrf_rules(brevo, make_webhook, receiver, run_worker, settings):
     # Accepted while private URLs were allowed, refused when the notice is sent.
     process = brevo.webhooks.export_webhooks_history(type="transactional", event="allEvents", notify_url=receiver.url)

@@ -39,10 +39,10 @@ def deliveries_for(export: Export) -> QuerySet[Delivery]:
         rows = rows.filter(event=params["event"])
     if params.get("webhookId"):
         rows = rows.filter(webhook_id=params["webhookId"])
-    if params.get("email"):
-        rows = rows.filter(payload__email=params["email"])
-    if params.get("messageId"):
-        rows = rows.filter(**{"payload__message-id": params["messageId"]})
+    for value in payload_filters(params).values():
+        # The payload is JSON text (OrderedJSONField): the database narrows the rows to those
+        # holding the value as a JSON string, and `matches` then checks the exact field.
+        rows = rows.filter(payload__contains=json.dumps(value, ensure_ascii=False))
     tz = timezone.get_current_timezone()
     if params.get("startDate"):
         start = datetime.combine(date.fromisoformat(params["startDate"]), time.min, tz)
@@ -53,6 +53,16 @@ def deliveries_for(export: Export) -> QuerySet[Delivery]:
     rows = rows.filter(created_at__gte=start, created_at__lt=end)
     order = "created_at" if params.get("sort") == "asc" else "-created_at"
     return rows.select_related("webhook").order_by(order, "id")
+
+
+def payload_filters(params: dict[str, Any]) -> dict[str, str]:
+    """The payload fields an export asks for, by their names in Brevo's payload."""
+    wanted = {"email": params.get("email"), "message-id": params.get("messageId")}
+    return {key: value for key, value in wanted.items() if value}
+
+
+def matches(payload: Any, filters: dict[str, str]) -> bool:
+    return all(isinstance(payload, dict) and payload.get(key) == value for key, value in filters.items())
 
 
 def cell(value: Any) -> str:
@@ -66,7 +76,10 @@ def build_csv(export: Export) -> tuple[str, int]:
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
     count = 0
+    filters = payload_filters(export.params)
     for delivery in deliveries_for(export).prefetch_related("attempts")[:MAX_ROWS].iterator(chunk_size=1000):
+        if not matches(delivery.payload, filters):
+            continue
         attempt = delivery.last_attempt()
         payload = delivery.payload if isinstance(delivery.payload, dict) else {}
         writer.writerow(
