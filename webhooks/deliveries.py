@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -32,6 +32,15 @@ FILTER_STATUSES = [
     Delivery.Status.CANCELLED,
 ]
 RETRYABLE = [Delivery.Status.FAILED, Delivery.Status.CANCELLED]
+
+
+def retryable(webhook: Webhook, since: datetime | None = None) -> QuerySet[Delivery]:
+    """The failed or cancelled deliveries of `webhook` that a retry may send again (created since `since`).
+
+    Test sends are never retried, and the events of a batch go again with their batch.
+    """
+    rows = webhook.deliveries.filter(status__in=RETRYABLE, is_test=False, batch=None)
+    return rows if since is None else rows.filter(created_at__gte=since)
 
 
 def get_delivery_for_user(request: HttpRequest, webhook: Webhook, pk: int) -> Delivery:
@@ -114,7 +123,7 @@ def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
         "statuses": [(s.value, s.label) for s in FILTER_STATUSES],
         "events": [(e.subscription, e.label) for e in catalog.for_type(webhook.type)],
         "chart": chart(hourly_attempts(webhook, now)),
-        "failed_count": webhook.deliveries.filter(status__in=RETRYABLE, is_test=False, batch=None).count(),
+        "failed_count": retryable(webhook).count(),
         "since_default": (timezone.localtime(now) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
     }
     return render(request, "webhooks/deliveries.html", context)
@@ -181,8 +190,7 @@ def retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
         since = timezone.make_aware(since, UTC)
     if not refuse_if_disabled(request, webhook):
         # Cancelled ones too: what a disabled webhook missed is sent once it is enabled again.
-        failed = list(webhook.deliveries.filter(status__in=RETRYABLE, is_test=False, batch=None, created_at__gte=since))
-        count = retry(failed)
+        count = retry(list(retryable(webhook, since)))
         if count:
             messages.success(request, f"Retrying {count} failed deliver{'y' if count == 1 else 'ies'}.")
         else:

@@ -24,8 +24,8 @@ from events import catalog
 from webhooks import jobs
 from webhooks.api import serializers as s
 from webhooks.api.errors import Invalid, error
-from webhooks.deliveries import RETRYABLE
 from webhooks.deliveries import retry as retry_deliveries
+from webhooks.deliveries import retryable
 from webhooks.models import MASK, Delivery, Export, Webhook, limit_message
 
 # Ids are 64-bit in the database; a bigger number in the path is simply not found.
@@ -369,8 +369,7 @@ def retry_failed(request: Request, webhookId: int) -> Response:
     found = get_webhook_for_caller(request, webhookId)
     data = validated(s.RetryFailedSerializer, request)
     refuse_if_disabled(found)
-    failed = found.deliveries.filter(status__in=RETRYABLE, is_test=False, batch=None, created_at__gte=data["since"])
-    return Response({"retried": retry_deliveries(list(failed))}, status=202)
+    return Response({"retried": retry_deliveries(list(retryable(found, data["since"])))}, status=202)
 
 
 def int_param(request: Request, name: str, default: int, minimum: int, maximum: int) -> int:
