@@ -52,6 +52,12 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
+def stat_cpu_seconds(stat: str) -> float:
+    """User plus system CPU time from the text of /proc/<pid>/stat."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Processes:
     """Every process the bench starts, stopped by id at the end."""
 
@@ -73,8 +79,7 @@ class Processes:
         try:
             pids += [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
             for pid in pids:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                total += stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
         except (OSError, ValueError, IndexError):
             pass
         return total
@@ -91,8 +96,7 @@ class Processes:
             except OSError:
                 continue
             if "(postgres)" in stat:
-                fields = stat.rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                total += stat_cpu_seconds(stat)
         return total
 
     def stop(self, procs: list[subprocess.Popen]) -> None:

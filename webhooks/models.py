@@ -198,8 +198,24 @@ def sending_webhooks(ids: set[int]) -> dict[int, Webhook]:
     return Webhook.objects.only(*SENDING_WEBHOOK_FIELDS).order_by().in_bulk(ids)
 
 
+class SentAs:
+    """How a delivery shows on the wire; shared by Delivery rows and Claimed ones."""
+
+    uid: uuid.UUID
+    event: str
+
+    @property
+    def webhook_message_id(self) -> str:
+        # Sent as `webhook-id`: stable across the retries of one delivery.
+        return f"msg_{self.uid.hex}"
+
+    @property
+    def is_batch(self) -> bool:
+        return self.event == BATCH_EVENT
+
+
 @dataclass
-class Claimed:
+class Claimed(SentAs):
     """A delivery taken for sending: what the request and its outcome need, read in the claim."""
 
     pk: int
@@ -211,14 +227,6 @@ class Claimed:
     attempt_count: int
     webhook_id: int
     webhook: Webhook
-
-    @property
-    def webhook_message_id(self) -> str:
-        return f"msg_{self.uid.hex}"
-
-    @property
-    def is_batch(self) -> bool:
-        return self.event == BATCH_EVENT
 
 
 OWED_COLUMNS = (
@@ -337,7 +345,7 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
         return self.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
 
 
-class Delivery(models.Model):
+class Delivery(SentAs, models.Model):
     """One event (or one test, or one batch of events) owed to one webhook."""
 
     class Status(models.TextChoices):
@@ -387,16 +395,8 @@ class Delivery(models.Model):
         return f"{self.event} → {self.webhook}"
 
     @property
-    def webhook_message_id(self) -> str:
-        return f"msg_{self.uid.hex}"
-
-    @property
     def is_done(self) -> bool:
         return self.status in {self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED}
-
-    @property
-    def is_batch(self) -> bool:
-        return self.event == BATCH_EVENT
 
     @property
     def batch_size(self) -> int:
