@@ -8,7 +8,6 @@ stored, and the jobs that carry them to Redis are enqueued when the transaction 
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,10 +16,12 @@ from typing import Any
 from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
+import catalog
 from accounts.models import Account
 from brevo_hooks.bulk_insert import insert_returning_ids
-from events import catalog
 from events.models import Event
+from webhooks.jobs import enqueue_deliveries
+from webhooks.models import Delivery, Webhook
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -87,9 +88,6 @@ def emit(account: Account, events: Iterable[NewEvent]) -> list[Event]:
 
 @transaction.atomic
 def _store(account: Account, events: list[NewEvent], kinds: list[catalog.EventType]) -> list[Event]:
-    from webhooks.jobs import enqueue_deliveries
-    from webhooks.models import Delivery, Webhook
-
     keys = {event.idempotency_key for event in events if event.idempotency_key}
     known = {e.idempotency_key: e for e in Event.objects.filter(account=account, idempotency_key__in=keys)}
     now = timezone.now()
@@ -116,15 +114,11 @@ def _store(account: Account, events: list[NewEvent], kinds: list[catalog.EventTy
         return result
     insert_events([row for row, _ in fresh])
 
-    subscribers: dict[tuple[str, str], list[Webhook]] = defaultdict(list)
-    for webhook in Webhook.objects.filter(account=account, enabled=True).prefetch_related("subscriptions"):
-        for subscription in webhook.subscriptions.all():
-            subscribers[(webhook.type, subscription.event)].append(webhook)
-
+    subscribers = Webhook.objects.subscribed_to(account, {kind for _, kind in fresh})
     owed = [
-        (webhook, row, kind.subscription, kind.build(row.data, row.occurred_at, account.time_zone))
+        (webhook, row.pk, kind.subscription, kind.build(row.data, row.occurred_at, account.time_zone))
         for row, kind in fresh
-        for webhook in subscribers[kind.key]
+        for webhook in subscribers.get(kind.key, [])
     ]
     ids = Delivery.objects.create_owed(owed, now)
     due = [pk for pk, (webhook, *_) in zip(ids, owed, strict=True) if not webhook.batched]

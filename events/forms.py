@@ -7,7 +7,8 @@ from typing import Any
 
 from django import forms
 
-from events import catalog, payloads
+import catalog
+from catalog import payloads
 from events.fanout import NewEvent
 
 

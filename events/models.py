@@ -7,8 +7,8 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+import catalog
 from accounts.models import Account
-from events import catalog
 
 TYPE_CHOICES = [(catalog.TRANSACTIONAL, "Transactional"), (catalog.MARKETING, "Marketing")]
 

@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from events import catalog, payloads
+import catalog
+from catalog import payloads
 
 NOW = datetime(2026, 11, 28, 14, 37, 7, 372000, tzinfo=UTC)
 

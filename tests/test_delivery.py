@@ -335,7 +335,7 @@ def test_a_duplicate_job_never_sends_twice(account, make_webhook, receiver):
 
 
 def test_a_test_send_is_never_retried(account, make_webhook, receiver, run_worker, django_capture_on_commit_callbacks):
-    from events import catalog
+    import catalog
     from webhooks.jobs import enqueue_test
 
     webhook = make_webhook(url=receiver.url, events=("delivered",))
@@ -374,7 +374,7 @@ def test_an_edited_webhook_is_read_again_within_a_second(account, make_webhook, 
 
 
 def test_the_body_sent_is_the_stored_payload_text(account, make_webhook, receiver):
-    from events.payloads import encode
+    from catalog.payloads import encode
 
     make_webhook(url=receiver.url, events=("delivered",))
     delivery = emit_one(account, subject="Café ✓")

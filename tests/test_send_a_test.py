@@ -10,8 +10,8 @@ import django_rq
 import pytest
 from django.urls import reverse
 
-from events import catalog
-from events.payloads import encode
+import catalog
+from catalog.payloads import encode
 from tests.conftest import wait_until
 from webhooks.models import Attempt, Delivery
 

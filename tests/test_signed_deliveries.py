@@ -11,7 +11,7 @@ import standardwebhooks.webhooks
 import svix.webhooks
 from django.utils import timezone
 
-from events import catalog
+import catalog
 from webhooks import jobs, signing
 from webhooks.models import Attempt, Delivery, Webhook
 from webhooks.sending import send

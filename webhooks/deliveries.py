@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
+import catalog
 from accounts.decorators import account_required
-from events import catalog
 from webhooks.jobs import enqueue_deliveries
 from webhooks.models import Attempt, Delivery, Webhook
 from webhooks.views import get_webhook_for_user

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.db import models
 
-from events.payloads import encode
+from catalog.payloads import encode
 
 
 class OrderedJSONField(models.TextField):
@@ -13,7 +13,7 @@ class OrderedJSONField(models.TextField):
 
     PostgreSQL's jsonb sorts object keys; receivers of Brevo's payloads see the keys in
     Brevo's order, and what we send must be byte for byte what was built. The text is
-    written exactly as it is sent (events.payloads.encode), so sending reads it as the
+    written exactly as it is sent (catalog.payloads.encode), so sending reads it as the
     request body without decoding and encoding it again.
     """
 

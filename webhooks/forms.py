@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
-from events import catalog
+import catalog
 from webhooks import validators
 from webhooks.models import Webhook, mask_url, unmask_url
 from webhooks.validators import URL_ERROR

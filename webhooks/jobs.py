@@ -14,7 +14,7 @@ from django.utils import timezone
 from redis import Redis
 from redis.exceptions import RedisError
 
-from events.catalog import EventType
+from catalog import EventType
 from webhooks import exports, sending
 from webhooks.models import Delivery, Export, Webhook
 

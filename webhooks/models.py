@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
@@ -16,15 +17,12 @@ from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
 from django.utils import timezone
 
+import catalog
 from accounts.models import Account
 from brevo_hooks.bulk_insert import insert_returning_ids
-from events import catalog
-from events.payloads import encode
+from catalog.payloads import encode
 from webhooks import signing
 from webhooks.fields import OrderedJSONField
-
-if TYPE_CHECKING:
-    from events.models import Event
 
 # The `event` of a Delivery that carries a batch of events as one JSON array.
 BATCH_EVENT = "batch"
@@ -70,6 +68,27 @@ def unmask_url(new: str, old: str) -> str:
     return new
 
 
+class WebhookQuerySet(models.QuerySet["Webhook"]):
+    def subscribed_to(
+        self, account: Account, events: Iterable[catalog.EventType]
+    ) -> dict[tuple[str, str], list[Webhook]]:
+        """The enabled webhooks of `account` owed each of `events`, by the event's key (type, subscription)."""
+        keys = {event.key for event in events}
+        owed: dict[tuple[str, str], list[Webhook]] = defaultdict(list)
+        rows = (
+            Subscription.objects.filter(
+                webhook__account=account, webhook__enabled=True, event__in={name for _, name in keys}
+            )
+            .select_related("webhook")
+            .order_by("webhook_id")
+        )
+        for subscription in rows:
+            key = (subscription.webhook.type, subscription.event)
+            if key in keys:
+                owed[key].append(subscription.webhook)
+        return owed
+
+
 class Webhook(models.Model):
     account = models.ForeignKey(Account, models.CASCADE, related_name="webhooks")
     url = models.URLField("URL", max_length=2048)
@@ -95,6 +114,8 @@ class Webhook(models.Model):
     failing_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     modified_at = models.DateTimeField(auto_now=True)
+
+    objects = WebhookQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -312,8 +333,8 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
             cursor.execute(sql, params)
             return cursor.rowcount
 
-    def create_owed(self, owed: list[tuple[Webhook, Event, str, Any]], now: datetime) -> list[int]:
-        """Store a delivery of each (webhook, event, subscription name, payload); return their ids in order.
+    def create_owed(self, owed: list[tuple[Webhook, int, str, Any]], now: datetime) -> list[int]:
+        """Store a delivery of each (webhook, event id, subscription name, payload); return their ids in order.
 
         Plain multi-row INSERTs (brevo_hooks.bulk_insert): the events API writes up to a
         thousand events' deliveries per request, and bulk_create cost most of its CPU.
@@ -327,7 +348,7 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
         rows = [
             (
                 webhook.pk,
-                event.pk,
+                event_id,
                 uid.get_db_prep_value(uuid.uuid4(), connection),
                 subscription,
                 encode(payload).decode(),  # as OrderedJSONField stores it
@@ -336,7 +357,7 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
                 *(waiting if webhook.batched else due),
                 when,
             )
-            for webhook, event, subscription, payload in owed
+            for webhook, event_id, subscription, payload in owed
         ]
         return insert_returning_ids(Delivery, OWED_COLUMNS, rows, using=self.db)
 

@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+import catalog
 from accounts.decorators import account_required
 from accounts.models import Account
-from events import catalog
 from webhooks import jobs
 from webhooks.forms import SendTestForm, WebhookForm
 from webhooks.models import Delivery, Webhook

@@ -13,7 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from events import catalog
+import catalog
 from webhooks import validators
 from webhooks.models import MASK, Webhook, mask_url, unmask_url
 

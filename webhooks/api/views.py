@@ -19,8 +19,8 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+import catalog
 from accounts.models import Account
-from events import catalog
 from webhooks import jobs
 from webhooks.api import serializers as s
 from webhooks.api.errors import Invalid, error

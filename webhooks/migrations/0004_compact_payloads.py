@@ -2,7 +2,7 @@
 
 Sending now posts the stored text as it is (see OrderedJSONField); rows written before
 were stored with spaces after separators. Rewriting the owed ones keeps every request
-body byte for byte what events.payloads.encode makes. Finished rows are left as they are.
+body byte for byte what catalog.payloads.encode makes. Finished rows are left as they are.
 """
 
 from django.db import migrations

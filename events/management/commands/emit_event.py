@@ -7,8 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+import catalog
 from accounts.models import Account
-from events import catalog, emit
+from events import emit
 from events.fanout import EventError, NewEvent
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from events import payloads
+from catalog import payloads
 
 TRANSACTIONAL = "transactional"
 MARKETING = "marketing"
