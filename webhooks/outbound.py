@@ -1,7 +1,8 @@
 """Every outgoing HTTP request goes through here.
 
-Timeouts are always set, redirects are never followed, response bodies are read
-up to a cap, and every failure becomes one `OutboundError` with a sentence a
+One wall-clock deadline bounds each request, from the connection to the last byte of
+the body (`Deadline`); redirects are never followed; response headers and bodies are
+kept up to a cap; and every failure becomes one `OutboundError` with a sentence a
 marketer can read ("Connection refused", "Timed out after 15 s").
 
 Connections are opened by `GuardedHTTPConnection`, which resolves the host itself,
@@ -14,10 +15,15 @@ from __future__ import annotations
 
 import base64
 import functools
+import heapq
+import itertools
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from http.client import HTTPException, LineTooLong, RemoteDisconnected
 from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
 import requests
@@ -30,7 +36,6 @@ from urllib3.exceptions import (
     ClosedPoolError,
     ConnectTimeoutError,
     DecodeError,
-    HTTPError,
     MaxRetryError,
     NameResolutionError,
     NewConnectionError,
@@ -45,8 +50,13 @@ from urllib3.util import connection as urllib3_connection
 from webhooks import ssrf
 
 USER_AGENT = "brevo-hooks/1.0 (+https://github.com/brevo-hooks)"
-# Enough of a response to debug with; the rest is read and dropped.
+# Enough of a response to debug with. A little more is read so that the connection can
+# carry the next request; a longer answer closes it instead (see _read_capped).
 MAX_RESPONSE_BYTES = 64 * 1024
+DRAIN_BYTES = 64 * 1024
+# Response headers kept, in all (http.client itself refuses lines over 64 KiB and more
+# than 100 headers).
+MAX_RESPONSE_HEADER_BYTES = 16 * 1024
 
 
 class OutboundError(Exception):
@@ -68,6 +78,108 @@ class Response:
         return self.body[:limit].decode("utf-8", errors="replace")
 
 
+class Deadline:
+    """The wall-clock deadline of one request, and the sockets it may have to cut.
+
+    Socket timeouts bound each read, not the sum of them: a receiver that trickles its
+    status line or headers a byte a second would never trip one. At the deadline the
+    watchdog shuts the request's sockets down, which ends any read in progress at once
+    (TLS included, since the raw socket goes).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._finished = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def remaining(self) -> float:
+        # Never zero: a zero timeout would make the socket non-blocking.
+        return max(0.001, self.at - time.monotonic())
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self.expired:
+                _shutdown(sock)
+            else:
+                self._sockets.append(sock)
+
+    def expire(self) -> None:
+        # Under the lock, so that a request that has just finished (and may hand its
+        # connection to the next one) is never cut.
+        with self._lock:
+            if self._finished:
+                return
+            self.expired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._finished = True
+            self._sockets.clear()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class Watchdog:
+    """One thread per process that expires deadlines as they pass, earliest first."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Deadline]] = []
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: Deadline) -> None:
+        with self._changed:
+            heapq.heappush(self._heap, (deadline.at, next(self._order), deadline))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="outbound-deadlines", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._heap:
+                    self._changed.wait()
+                at, _, deadline = self._heap[0]
+                left = at - time.monotonic()
+                if left > 0:
+                    self._changed.wait(left)
+                    continue
+                heapq.heappop(self._heap)
+            deadline.expire()
+
+
+WATCHDOG = Watchdog()
+_local = threading.local()
+
+
+@contextmanager
+def deadline_of(seconds: float) -> Iterator[Deadline]:
+    """Run one request of this thread under a deadline of `seconds`."""
+    deadline = Deadline(seconds)
+    _local.deadline = deadline
+    WATCHDOG.watch(deadline)
+    try:
+        yield deadline
+    finally:
+        deadline.finish()
+        _local.deadline = None
+
+
+def _watch(sock: socket.socket | None) -> None:
+    deadline = getattr(_local, "deadline", None)
+    if deadline is not None and sock is not None:
+        deadline.add(sock)
+
+
 class GuardedConnectionMixin:
     """Resolve and check the host, then connect to one of the checked addresses."""
 
@@ -77,23 +189,33 @@ class GuardedConnectionMixin:
     source_address: tuple[str, int] | None
     socket_options: list[tuple[int, int, int | bytes]] | None
 
+    sock: socket.socket | None
+
     def _new_conn(self) -> socket.socket:
         # Raises ssrf.UnsafeURL, which urllib3 does not catch, so it reaches `post` as is.
         addresses = ssrf.checked_addresses(self.host.strip("[]").rstrip("."), self.port)
         error: OSError | None = None
         for address in addresses:
             try:
-                return urllib3_connection.create_connection(
+                sock = urllib3_connection.create_connection(
                     (str(address), self.port),
                     self.timeout,
                     source_address=self.source_address,
                     socket_options=self.socket_options,
                 )
+                # The deadline covers the TLS handshake and everything after it.
+                _watch(sock)
+                return sock
             except TimeoutError as exc:
                 raise ConnectTimeoutError(self, f"Connection to {self.host} timed out.") from exc
             except OSError as exc:
                 error = exc
         raise NewConnectionError(self, f"Failed to establish a new connection: {error}") from error  # type: ignore[arg-type]
+
+    def request(self, *args: object, **kwargs: object) -> None:
+        # A kept-alive connection was made under an earlier request's deadline.
+        _watch(self.sock)
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
 class GuardedHTTPConnection(GuardedConnectionMixin, HTTPConnection):
@@ -132,9 +254,6 @@ class GuardedPoolManager(PoolManager):
     def close(self) -> None:
         """Drop the kept-alive connections (say, once the SSRF rules changed)."""
         self.clear()
-
-
-_local = threading.local()
 
 
 def session() -> GuardedPoolManager:
@@ -225,102 +344,141 @@ checked_url = functools.lru_cache(maxsize=1024)(ssrf.parse)
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float | None = None) -> Response:
     """POST `body` to `url`; return the response, or raise OutboundError.
 
-    The URL is checked against the SSRF rules as the connection is made.
+    Everything, from resolving the host to the last byte kept of the body, happens
+    within `timeout` seconds (WEBHOOKS_TIMEOUT by default). The URL is checked against
+    the SSRF rules as the connection is made.
     """
     timeout = timeout if timeout is not None else settings.WEBHOOKS_TIMEOUT
-    started = time.monotonic()
     try:
         checked_url(url)
     except ssrf.UnsafeURL as exc:
         raise OutboundError(str(exc)) from None
+    started = time.monotonic()
+    with deadline_of(timeout) as deadline:
+        stage = Stage()
+        try:
+            status, answer_headers, content = _exchange(url, body, headers, deadline, stage)
+        except OutboundError:
+            raise
+        except ssrf.UnsafeURL as exc:
+            raise OutboundError(str(exc)) from None
+        except Exception as exc:  # every failure is the request's own, told in a sentence
+            if deadline.expired or isinstance(exc, TimeoutError):
+                raise OutboundError(f"Timed out after {timeout:g} s") from None
+            raise OutboundError(describe(exc, timeout, reading=stage.reading)) from exc
+    duration_ms = int((time.monotonic() - started) * 1000)
+    return Response(status, answer_headers, content, duration_ms)
+
+
+class Stage:
+    """How far a request got: errors while reading the body read differently."""
+
+    reading = False
+
+
+def _exchange(
+    url: str, body: bytes, headers: dict[str, str], deadline: Deadline, stage: Stage
+) -> tuple[int, dict[str, str], bytes]:
     try:
         where = target(url)
-        body_or_none = body or None  # requests sent no body at all for an empty one
-        pool = session().connection_from_host(where.host, port=where.port, scheme=where.scheme)
-        response = pool.urlopen(
-            "POST",
-            where.path,
-            body=body_or_none,
-            headers=_headers(headers, body_or_none, where.authorization),
-            retries=NO_RETRIES,
-            redirect=False,
-            assert_same_host=False,
-            timeout=Timeout(connect=timeout, read=timeout),
-            preload_content=False,
-            decode_content=False,
-            chunked=False,
-        )
-    except ssrf.UnsafeURL as exc:
-        raise OutboundError(str(exc)) from None
     except requests.exceptions.RequestException as exc:
-        raise OutboundError(describe(exc, timeout)) from exc
-    except (UnicodeError, ValueError) as exc:
-        # A header or URL that http.client cannot encode; validation should have caught it.
-        raise OutboundError("The request could not be encoded (check the URL and the custom headers)") from exc
-    except (HTTPError, OSError) as exc:
-        raise OutboundError(describe(exc, timeout)) from exc
+        raise OutboundError("Invalid URL") from exc
+    body_or_none = body or None  # requests sent no body at all for an empty one
+    pool = session().connection_from_host(where.host, port=where.port, scheme=where.scheme)
+    try:
+        prepared = _headers(headers, body_or_none, where.authorization)
+    except requests.exceptions.RequestException as exc:
+        raise OutboundError("The request failed") from exc
+    remaining = deadline.remaining()
+    response = pool.urlopen(
+        "POST",
+        where.path,
+        body=body_or_none,
+        headers=prepared,
+        retries=NO_RETRIES,
+        redirect=False,
+        assert_same_host=False,
+        timeout=Timeout(connect=remaining, read=remaining),
+        preload_content=False,
+        decode_content=False,
+        chunked=False,
+    )
+    stage.reading = True
     complete = False
     try:
-        content = _read_capped(response, deadline=started + timeout)
-        complete = True
-    except TimeoutError:
-        raise OutboundError(f"Timed out after {timeout:g} s") from None
-    except HTTPError as exc:
-        raise OutboundError(describe(exc, timeout, reading=True)) from exc
+        content, complete = _read_capped(response, deadline)
     finally:
         if not complete:
-            # Unread bytes left on the connection: it cannot carry another request.
+            # Unread bytes are left on the connection: it cannot carry another request.
             response.close()
         response.release_conn()
-    duration_ms = int((time.monotonic() - started) * 1000)
-    return Response(response.status, dict(response.headers), content, duration_ms)
+    return response.status, capped_headers(response.headers.items()), content
 
 
-def _read_capped(response: BaseHTTPResponse, deadline: float) -> bytes:
-    # The read timeout applies to each chunk; the deadline stops a server that
-    # trickles a byte at a time from holding a worker forever.
+def capped_headers(items: Iterator[tuple[str, str]] | list[tuple[str, str]]) -> dict[str, str]:
+    """The response headers, up to MAX_RESPONSE_HEADER_BYTES in all; the rest is dropped."""
+    kept: dict[str, str] = {}
+    size = 0
+    for name, value in items:
+        size += len(name) + len(value) + 4
+        if size > MAX_RESPONSE_HEADER_BYTES:
+            break
+        kept[name] = f"{kept[name]}, {value}" if name in kept else value
+    return kept
+
+
+def _read_capped(response: BaseHTTPResponse, deadline: Deadline) -> tuple[bytes, bool]:
+    """Up to MAX_RESPONSE_BYTES of the body, and whether the whole body was read.
+
+    A little past the cap is read and dropped so that a kept-alive connection can carry
+    the next request; a longer body (50 MB, say) is not worth the time: the connection
+    is closed instead. The watchdog cuts a body that trickles past the deadline.
+    """
     chunks: list[bytes] = []
     size = 0
     for chunk in response.stream(8192, decode_content=True):
         if size < MAX_RESPONSE_BYTES:
             chunks.append(chunk)
-            size += len(chunk)
-        if time.monotonic() > deadline:
-            if size >= MAX_RESPONSE_BYTES:
-                response.close()  # the rest is not worth waiting for
-                break
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES + DRAIN_BYTES:
+            return b"".join(chunks)[:MAX_RESPONSE_BYTES], False
+        if deadline.expired:
             raise TimeoutError
-    return b"".join(chunks)[:MAX_RESPONSE_BYTES]
+    return b"".join(chunks)[:MAX_RESPONSE_BYTES], True
 
 
 def describe(exc: BaseException, timeout: float, reading: bool = False) -> str:
     """A short, human sentence for a failed request.
 
-    `exc` is what urllib3 raised, while sending and waiting for the answer or, with
-    `reading`, while reading the body; or one of requests' exceptions for a URL or a
-    header it refused. The sentences are those of the requests.Session this replaced.
+    `exc` is what urllib3 or http.client raised, while sending and waiting for the answer
+    or, with `reading`, while reading the body. The sentences for ordinary failures are
+    those of the requests.Session this replaced.
     """
+    if isinstance(exc, OutboundError):
+        return str(exc)
     if isinstance(exc, MaxRetryError):  # how urllib3 reports a failed connect
         reason = exc.reason
         if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
             return f"Timed out after {timeout:g} s while connecting"
         if isinstance(reason, SSLError):
-            return "TLS handshake failed: the server's certificate could not be verified"
+            return TLS_FAILED
         return _cause(exc) or "Could not connect to the server"
     if isinstance(exc, SSLError):
-        return "TLS handshake failed: the server's certificate could not be verified"
+        return TLS_FAILED
     if isinstance(exc, ReadTimeoutError) and not reading:
         return f"Timed out after {timeout:g} s"
     if isinstance(exc, DecodeError) and reading:
         return "The response could not be decoded"
-    if isinstance(exc, requests.exceptions.RequestException):
-        # Refused before anything was sent: a URL or a header requests would not take.
-        if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
-            return "Invalid URL"
-        return "The request failed"
-    cause = _cause(exc)
-    if cause:
-        return cause
+    if isinstance(exc, (UnicodeError, ValueError)):
+        # A header or URL that http.client cannot encode; validation should have caught it.
+        return "The request could not be encoded (check the URL and the custom headers)"
+    return _cause(exc) or _lost(exc, reading)
+
+
+TLS_FAILED = "TLS handshake failed: the server's certificate could not be verified"
+
+
+def _lost(exc: BaseException, reading: bool) -> str:
     if isinstance(exc, ProtocolError) and reading:
         return "The server closed the connection before the response was complete"
     # A read timeout mid-body read as a lost connection with requests, and still does.
@@ -329,17 +487,25 @@ def describe(exc: BaseException, timeout: float, reading: bool = False) -> str:
     return "The request failed"
 
 
+# What a receiver did, by the exception it caused, most specific first.
+CAUSES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...] = (
+    (ConnectionRefusedError, "Connection refused"),
+    ((NameResolutionError, socket.gaierror), "Could not resolve the host name"),
+    (RemoteDisconnected, "The server closed the connection without answering"),
+    (ConnectionResetError, "Connection reset by the server"),
+    (LineTooLong, "The answer was not valid HTTP: a header line longer than 64 KiB"),
+    (HTTPException, "The answer was not valid HTTP"),
+)
+
+
 def _cause(exc: BaseException) -> str | None:
     cause: BaseException | None = exc
     for _ in range(10):  # causes can form a cycle; a few links are enough
         if cause is None:
             break
-        if isinstance(cause, ConnectionRefusedError):
-            return "Connection refused"
-        if isinstance(cause, (NameResolutionError, socket.gaierror)):
-            return "Could not resolve the host name"
-        if isinstance(cause, ConnectionResetError):
-            return "Connection reset by the server"
+        for kind, sentence in CAUSES:
+            if isinstance(cause, kind):
+                return sentence
         cause = cause.__cause__ or cause.__context__ or _first_arg_exception(cause)
     return None
 

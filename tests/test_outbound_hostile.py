@@ -1,0 +1,87 @@
+"""outbound.post against receivers that misbehave on purpose: one deadline, one sentence."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.hostile import BEHAVIOURS, Hostile
+from webhooks import outbound
+
+TIMEOUT = 2.0
+# The watchdog cuts at the deadline; the rest is the machine being busy.
+MARGIN = 1.5
+
+EXPECTED: dict[str, int | str] = {
+    "trickled status line": f"Timed out after {TIMEOUT:g} s",
+    "trickled body": f"Timed out after {TIMEOUT:g} s",
+    "Retry-After: superscript two": 503,
+    "Retry-After with a -0000 date": 429,
+    "Retry-After of absurd length": 503,
+    "Retry-After in the far future": 503,
+    "NUL bytes": 500,
+    "garbage status line": "The answer was not valid HTTP",
+    "2 MB header": "The answer was not valid HTTP: a header line longer than 64 KiB",
+    "50 MB body": 200,
+    "invalid UTF-8": 500,
+    "close at once": "The server closed the connection without answering",
+    "never answers": f"Timed out after {TIMEOUT:g} s",
+}
+
+
+@pytest.fixture(autouse=True)
+def allow_local(settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True
+
+
+@pytest.mark.parametrize("name", list(BEHAVIOURS))
+def test_each_misbehaviour_ends_within_the_deadline_with_an_answer_or_a_sentence(name):
+    assert set(EXPECTED) == set(BEHAVIOURS)
+    server = Hostile(BEHAVIOURS[name]()).start()
+    started = time.monotonic()
+    try:
+        response = outbound.post(server.url, b'{"event":"delivered"}', {"Content-Type": "application/json"}, TIMEOUT)
+    except outbound.OutboundError as exc:
+        outcome: int | str = str(exc)
+    else:
+        outcome = response.status
+        assert len(response.body) <= outbound.MAX_RESPONSE_BYTES
+        assert sum(len(k) + len(v) for k, v in response.headers.items()) <= outbound.MAX_RESPONSE_HEADER_BYTES
+    finally:
+        server.stop()
+    assert outcome == EXPECTED[name]
+    assert time.monotonic() - started < TIMEOUT + MARGIN
+
+
+def test_a_status_line_trickled_a_byte_a_second_is_cut_at_the_deadline_not_per_read(settings):
+    # Each byte comes well within any per-read timeout; only the whole deadline stops it.
+    server = Hostile(BEHAVIOURS["trickled status line"]()).start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(outbound.OutboundError, match=r"^Timed out after 3 s$"):
+            outbound.post(server.url, b"{}", {}, timeout=3.0)
+    finally:
+        server.stop()
+    assert 2.9 < time.monotonic() - started < 3.0 + MARGIN
+
+
+def test_a_50_mb_body_is_not_read_to_the_end(settings):
+    server = Hostile(BEHAVIOURS["50 MB body"]()).start()
+    started = time.monotonic()
+    try:
+        response = outbound.post(server.url, b"{}", {}, timeout=10.0)
+    finally:
+        server.stop()
+    assert response.status == 200 and len(response.body) == outbound.MAX_RESPONSE_BYTES
+    assert time.monotonic() - started < 5
+
+
+def test_a_connection_kept_alive_is_reused_under_the_next_requests_deadline(receiver):
+    # The second request reuses the first one's connection; its deadline still applies.
+    outbound.post(receiver.url, b"{}", {}, timeout=5.0)
+    receiver.reply.delay = 3
+    started = time.monotonic()
+    with pytest.raises(outbound.OutboundError, match=r"^Timed out after 1 s$"):
+        outbound.post(receiver.url, b"{}", {}, timeout=1.0)
+    assert time.monotonic() - started < 1.0 + MARGIN
