@@ -31,11 +31,18 @@ def insert(
     returning: bool = False,
 ) -> list[int]:
     """Insert `rows` (values ready for the database, in `columns` order); with `returning`, return their ids."""
+    return insert_into(model._meta.db_table, columns, rows, using, returning=model._meta.pk.column if returning else "")
+
+
+def insert_into(
+    table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], using: str = "default", returning: str = ""
+) -> list[int]:
+    """Insert `rows` into `table`; with `returning` (a column), return its values in order."""
     connection = connections[using]
     quote = connection.ops.quote_name
     per_row = f"({', '.join(['%s'] * len(columns))})"
-    head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(map(quote, columns))}) VALUES "  # noqa: S608 (names are ours)
-    tail = f" RETURNING {quote(model._meta.pk.column)}" if returning else ""
+    head = f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) VALUES "  # noqa: S608 (names are ours)
+    tail = f" RETURNING {quote(returning)}" if returning else ""
     batch = max(1, (connection.features.max_query_params or MAX_PARAMS) // len(columns))
     ids: list[int] = []
     with connection.cursor() as cursor:

@@ -211,14 +211,26 @@ WEBHOOKS_RETRY_AFTER_MAX = env_float("WEBHOOKS_RETRY_AFTER_MAX", 3600.0)
 WEBHOOKS_SWEEP_INTERVAL = env_float("WEBHOOKS_SWEEP_INTERVAL", 30.0)
 # Batched webhooks get one JSON array per window (Brevo: 5 minutes, at most 500 events).
 WEBHOOKS_BATCH_WINDOW = env_float("WEBHOOKS_BATCH_WINDOW", 300.0)
-# An endpoint that does not answer (timeout, refused connection) is paused this long,
-# like Brevo's 10-minute pause, so that it does not hold workers the others need.
+# An endpoint that really stops answering (no answer at all: timeouts, refused or reset
+# connections) is paused this long, like Brevo's 10-minute pause, so that it does not
+# hold workers the others need; then one probe goes first. The breaker opens after
+# WEBHOOKS_BREAKER_STREAK unanswered attempts in a row, or when more than
+# WEBHOOKS_BREAKER_RATIO of a worker's last WEBHOOKS_BREAKER_WINDOW attempts got none
+# (webhooks.sending.breaker). One timeout among successes never pauses anything.
 WEBHOOKS_PAUSE = env_float("WEBHOOKS_PAUSE", 600.0)
+WEBHOOKS_BREAKER_STREAK = env_int("WEBHOOKS_BREAKER_STREAK", 5, minimum=1)
+WEBHOOKS_BREAKER_WINDOW = env_int("WEBHOOKS_BREAKER_WINDOW", 20, minimum=2)
+WEBHOOKS_BREAKER_RATIO = env_float("WEBHOOKS_BREAKER_RATIO", 0.5)
+if WEBHOOKS_BREAKER_RATIO >= 1:
+    raise ImproperlyConfigured(f"WEBHOOKS_BREAKER_RATIO must be below 1, not {WEBHOOKS_BREAKER_RATIO:g}.")
 # A webhook whose attempts all failed for this long is disabled and its account emailed.
 WEBHOOKS_DISABLE_AFTER = env_float("WEBHOOKS_DISABLE_AFTER", 5 * 24 * 3600.0)
 # Concurrent requests per worker process, and at most this many to one endpoint at a time.
 WEBHOOKS_SEND_THREADS = env_int("WEBHOOKS_SEND_THREADS", 32, minimum=1)
 WEBHOOKS_ENDPOINT_CONCURRENCY = env_int("WEBHOOKS_ENDPOINT_CONCURRENCY", 16, minimum=1)
+# At most this many of a worker's requests go to one account's endpoints at a time, so
+# that one account's slow or hostile receivers never hold all of a worker's threads.
+WEBHOOKS_ACCOUNT_CONCURRENCY = env_int("WEBHOOKS_ACCOUNT_CONCURRENCY", max(1, WEBHOOKS_SEND_THREADS // 2), minimum=1)
 
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -20,7 +20,8 @@ import catalog
 from accounts.models import Account
 from brevo_hooks.bulk_insert import insert_returning_ids
 from events.models import Event
-from webhooks.jobs import enqueue_deliveries
+from webhooks import handover
+from webhooks.fairqueue import Route
 from webhooks.models import Delivery, Webhook
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -121,9 +122,13 @@ def _store(account: Account, events: list[NewEvent], kinds: list[catalog.EventTy
         for webhook in subscribers.get(kind.key, [])
     ]
     ids = Delivery.objects.create_owed(owed, now)
-    due = [pk for pk, (webhook, *_) in zip(ids, owed, strict=True) if not webhook.batched]
+    due = [
+        Route(pk, webhook.pk, webhook.account_id, webhook.type)
+        for pk, (webhook, *_) in zip(ids, owed, strict=True)
+        if not webhook.batched
+    ]
     if due:
-        transaction.on_commit(lambda: enqueue_deliveries(due))
+        transaction.on_commit(lambda: handover.hand_over(due))
     return result
 
 

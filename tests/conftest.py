@@ -44,6 +44,16 @@ def fast_password_hashing(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def fresh_breaker_windows() -> Iterator[None]:
+    """Each test's webhooks start with no recent attempts (row ids are reused between tests)."""
+    from webhooks.sending import breaker
+
+    breaker._recent.clear()
+    yield
+    breaker._recent.clear()
+
+
 @pytest.fixture
 def account(db) -> Account:
     return Account.objects.create(name="Acme")

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from events.fanout import NewEvent
 from events.models import Event
-from webhooks.jobs import READY_KEY
+from tests.receiver import Reply
+from webhooks import fairqueue
 from webhooks.models import Attempt, Delivery
 
 pytestmark = pytest.mark.usefixtures("redis")
@@ -86,9 +87,7 @@ def test_retry_now_sends_a_failed_delivery_again(owner_client, webhook, django_c
     assert response.status_code == 302
     delivery.refresh_from_db()
     assert (delivery.status, delivery.completed_at) == ("pending", None)
-    import django_rq
-
-    assert django_rq.get_connection("deliveries").lrange(READY_KEY, 0, -1) == [str(delivery.pk).encode()]
+    assert fairqueue.waiting_ids() == [delivery.pk]
 
 
 def test_retry_now_needs_a_post(owner_client, webhook):
@@ -145,18 +144,39 @@ def test_retry_all_failed_needs_a_date(owner_client, webhook):
     assert "Choose the date and time" in response.content.decode()
 
 
-def test_the_chart_counts_successes_and_failures_per_hour(owner_client, webhook):
-    make_delivery(webhook, "succeeded")
-    make_delivery(webhook, "succeeded")
-    make_delivery(webhook, "failed")
-    old = make_delivery(webhook, "failed")
-    old.attempts.update(started_at=timezone.now() - timedelta(days=2))  # outside the last day
+def test_the_chart_counts_successes_and_failures_per_hour(owner_client, account, make_webhook, receiver, settings):
+    from events import emit
+    from webhooks import sending
+    from webhooks.models import HourlyCount
+
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 1  # the receiver answers in order
+    webhook = make_webhook(url=receiver.url, events=("delivered",))
+    receiver.replies = [Reply(), Reply(), Reply(status=500)]
+    events = emit(account, [NewEvent("delivered") for _ in range(3)])
+    sending.deliver(list(Delivery.objects.filter(event_record__in=events).values_list("pk", flat=True)))
+    # Two days ago, outside the last day.
+    HourlyCount.objects.create(webhook=webhook, hour=timezone.now() - timedelta(days=2), failed=7)
+
     chart = owner_client.get(f"/webhooks/{webhook.pk}/deliveries/").context["chart"]
     assert (chart["succeeded"], chart["failed"]) == (2, 1)
     assert len(chart["bars"]) == 24
     assert chart["bars"][-1]["hour"].succeeded == 2
     page = owner_client.get(f"/webhooks/{webhook.pk}/deliveries/").content.decode()
     assert "<svg" in page and "2 delivered, 1 failed" in page
+
+
+def test_the_chart_stays_right_when_old_attempts_are_pruned(owner_client, account, make_webhook, receiver, settings):
+    from events import emit
+    from webhooks import sending
+
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True
+    webhook = make_webhook(url=receiver.url, events=("delivered",))
+    events = emit(account, [NewEvent("delivered") for _ in range(4)])
+    sending.deliver(list(Delivery.objects.filter(event_record__in=events).values_list("pk", flat=True)))
+    Delivery.objects.all().delete()  # the attempts go with them
+    chart = owner_client.get(f"/webhooks/{webhook.pk}/deliveries/").context["chart"]
+    assert (chart["succeeded"], chart["failed"]) == (4, 0)
 
 
 def test_the_actions_menu_links_to_the_deliveries(owner_client, webhook):

@@ -117,9 +117,11 @@ def test_emit_hands_the_deliveries_to_redis_on_commit_for_one_job(
     assert django_rq.get_queue("deliveries").count == 0  # nothing before the commit
     for callback in callbacks:
         callback()
-    # The ids wait in Redis in chunks, for one drain job that takes them all.
-    chunks = redis.lrange("brevo-hooks:ready", 0, -1)
-    assert [len(chunk.split(b",")) for chunk in chunks] == [100, 100, 50]
+    # The ids wait in Redis in their account's turn, for one drain job that takes them all.
+    from webhooks import fairqueue
+
+    assert len(fairqueue.waiting_ids()) == 250
+    assert list(fairqueue.waiting_by_account()) == [account.pk]
     assert [job.func_name for job in django_rq.get_queue("deliveries").get_jobs()] == ["webhooks.jobs.drain"]
 
 

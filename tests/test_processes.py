@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -27,7 +28,7 @@ def start(args: list[str], **env: str) -> subprocess.Popen:
     )
 
 
-def read_until(proc: subprocess.Popen, marker: str, timeout: float = 30) -> str:
+def read_until(proc: subprocess.Popen, marker: str, timeout: float = 90) -> str:
     seen = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -41,12 +42,17 @@ def read_until(proc: subprocess.Popen, marker: str, timeout: float = 30) -> str:
     raise AssertionError(f"{marker!r} not printed; output was:\n{''.join(seen)}")
 
 
-def wait_for_http(url: str, timeout: float = 30) -> requests.Response:
+def wait_for_http(url: str, timeout: float = 60) -> requests.Response:
+    """The first answer of a server that is starting: on a busy machine its first pages are slow.
+
+    A refused connection (not listening yet) and a read timeout (listening, still busy
+    starting its workers) both mean "not yet".
+    """
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return requests.get(url, timeout=2)
-        except requests.ConnectionError:
+            return requests.get(url, timeout=10)
+        except (requests.ConnectionError, requests.Timeout):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
@@ -74,21 +80,33 @@ def stop(proc: subprocess.Popen) -> str:
     return rest
 
 
+@pytest.fixture
+def started():
+    """Processes started by a test, whose whole group is killed if the test fails half-way."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
 # Logged once the worker has installed its signal handlers (rq logs "Listening on" just before).
 WORKER_READY = "cleaning registries for queue: deliveries"
 
 
 # Repeated: plain rq could be caught mid-pipeline by the signal and hang about one time in three.
 @pytest.mark.parametrize("run", range(3))
-def test_make_worker_runs_in_the_foreground_and_stops_on_sigterm(transactional_db, redis, run):
+def test_make_worker_runs_in_the_foreground_and_stops_on_sigterm(transactional_db, redis, run, started):
     # The worker's sweeper reads the database from its first second: give it the test one.
     proc = start(["make", "-s", "worker"], DATABASE_URL=database_url())
+    started.append(proc)
     read_until(proc, WORKER_READY)
     output = stop(proc)
     assert "warm shut down requested" in output and "Traceback" not in output
 
 
-def test_make_web_serves_on_port_and_stops_on_sigterm(tmp_path):
+def test_make_web_serves_on_port_and_stops_on_sigterm(tmp_path, started):
     port = free_port()
     proc = start(
         ["make", "-s", "web"],
@@ -98,28 +116,30 @@ def test_make_web_serves_on_port_and_stops_on_sigterm(tmp_path):
         DEBUG="false",
         WEB_CONCURRENCY="1",
     )
+    started.append(proc)
     response = wait_for_http(f"http://127.0.0.1:{port}/login/")
     assert response.status_code == 200 and "Log in" in response.text
-    css = requests.get(f"http://127.0.0.1:{port}/static/css/app.css", timeout=5)
+    css = requests.get(f"http://127.0.0.1:{port}/static/css/app.css", timeout=30)
     assert css.status_code == 200 and "--green" in css.text
     output = stop(proc)
     assert "Shutting down: Master" in output and "Traceback" not in output
 
 
-def test_make_run_migrates_prints_the_demo_login_and_serves_with_a_worker(tmp_path, redis):
+def test_make_run_migrates_prints_the_demo_login_and_serves_with_a_worker(tmp_path, redis, started):
     port = free_port()
     proc = start(["make", "-s", "run"], PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}")
+    started.append(proc)
     output = read_until(proc, "Log in as")
     assert "demo@example.com / demo-password" in output
     assert "API key:  xkeysib-demo-" in read_until(proc, "API key")
     session = requests.Session()
     login = wait_for_http(f"http://127.0.0.1:{port}/login/")
-    token = session.get(login.url).cookies["csrftoken"]
+    token = session.get(login.url, timeout=30).cookies["csrftoken"]
     page = session.post(
         login.url,
         {"username": "demo@example.com", "password": "demo-password", "csrfmiddlewaretoken": token},
         headers={"Referer": login.url},
-        timeout=5,
+        timeout=30,
     )
     assert page.status_code == 200 and "Add a new webhook" in page.text
     read_until(proc, WORKER_READY)

@@ -17,6 +17,7 @@ from events import emit
 from events.fanout import NewEvent
 from tests.conftest import wait_until
 from tests.receiver import Receiver, Reply
+from webhooks import fairqueue
 from webhooks.models import Delivery
 
 FAST = {
@@ -69,7 +70,7 @@ def test_a_worker_killed_mid_send_loses_nothing(account, make_webhook, receiver,
 def test_wiping_redis_while_deliveries_are_queued_loses_nothing(account, make_webhook, receiver, worker_process, redis):
     make_webhook(url=receiver.url, events=("delivered",))
     report(account, 30)
-    assert redis.llen("rq:queue:deliveries") > 0
+    assert not fairqueue.is_empty()
     redis.flushdb()
 
     worker_process(**FAST)

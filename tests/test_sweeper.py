@@ -12,7 +12,7 @@ from django.utils import timezone
 from events import emit
 from events.fanout import NewEvent
 from tests.receiver import Reply
-from webhooks import sending
+from webhooks import fairqueue, sending
 from webhooks.models import Attempt, Delivery
 from webhooks.sweeper import BATCH_MAX, LOST_ATTEMPT, sweep
 
@@ -20,10 +20,7 @@ pytestmark = pytest.mark.usefixtures("redis")
 
 
 def queued_ids() -> list[int]:
-    from webhooks.jobs import READY_KEY
-
-    chunks = django_rq.get_connection("deliveries").lrange(READY_KEY, 0, -1)
-    return [int(pk) for chunk in chunks for pk in chunk.split(b",")]
+    return fairqueue.waiting_ids()
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import TruncHour
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -19,7 +18,7 @@ from django.views.decorators.http import require_POST
 import catalog
 from accounts.decorators import account_required
 from webhooks.jobs import enqueue_deliveries
-from webhooks.models import Attempt, Delivery, Webhook
+from webhooks.models import Delivery, HourlyCount, Webhook
 from webhooks.views import get_webhook_for_user
 
 PAGE_SIZE = 50
@@ -62,16 +61,14 @@ class Hour:
 
 
 def hourly_attempts(webhook: Webhook, now: datetime) -> list[Hour]:
-    """Successful and failed attempts per hour over the last 24 hours, oldest first."""
+    """Successful and failed attempts per hour over the last 24 hours, oldest first.
+
+    From the hourly counts the engine keeps as it records attempts (HourlyCount), not
+    from the attempts themselves: at most 24 rows, whatever the history's size.
+    """
     first = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
-    success = Q(response_status__gte=200, response_status__lt=300)
-    rows = (
-        Attempt.objects.filter(delivery__webhook=webhook, started_at__gte=first)
-        .annotate(hour=TruncHour("started_at"))
-        .values("hour")
-        .annotate(ok=Count("id", filter=success), total=Count("id"))
-    )
-    counts = {row["hour"]: (row["ok"], row["total"] - row["ok"]) for row in rows}
+    rows = HourlyCount.objects.filter(webhook=webhook, hour__gte=first).values_list("hour", "succeeded", "failed")
+    counts = {hour: (ok, bad) for hour, ok, bad in rows}
     hours = []
     for n in range(24):
         start = first + timedelta(hours=n)

@@ -21,7 +21,7 @@ import catalog
 from accounts.models import Account
 from brevo_hooks.bulk_insert import insert_returning_ids
 from catalog.payloads import encode
-from webhooks import signing
+from webhooks import signing, sql
 from webhooks.fields import OrderedJSONField
 
 # The `event` of a Delivery that carries a batch of events as one JSON array.
@@ -106,9 +106,14 @@ class Webhook(models.Model):
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
     disabled_reason = models.TextField(blank=True)
-    # Set when the endpoint stops answering (timeout, refused connection), like Brevo's
-    # 10-minute pause: until then its deliveries wait instead of holding up workers.
+    # The circuit breaker (webhooks.sending.endpoints): set when the endpoint really stops
+    # answering, for Brevo's 10 minutes; until then its deliveries wait instead of holding
+    # up workers. Once it has passed, one probe goes first (`probe_until` while it is out).
     paused_until = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.TextField(blank=True)
+    probe_until = models.DateTimeField(null=True, blank=True)
+    # Attempts in a row, across workers, that got no answer at all; any answer resets it.
+    unanswered_streak = models.PositiveIntegerField(default=0)
     # Start of the current run of failed attempts; cleared by any success. A run that lasts
     # WEBHOOKS_DISABLE_AFTER disables the webhook.
     failing_since = models.DateTimeField(null=True, blank=True)
@@ -210,8 +215,9 @@ class Subscription(models.Model):
 
 # What sending needs of a webhook, and no more: loading whole rows cost more than the requests.
 SENDING_WEBHOOK_FIELDS = (
-    "url", "type", "account_id", "description", "enabled", "paused_until", "failing_since", "auth_token", "headers",
-    "signing_secret", "previous_signing_secret", "previous_secret_expires_at",
+    "url", "type", "account_id", "description", "enabled", "paused_until", "probe_until", "unanswered_streak",
+    "failing_since", "auth_token", "headers", "signing_secret", "previous_signing_secret",
+    "previous_secret_expires_at",
 )  # fmt: skip
 
 
@@ -262,33 +268,15 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
     ) -> tuple[uuid.UUID, list[Claimed]]:
         """Take the pending deliveries among `ids` for sending; return the claim token and them.
 
-        The conditional UPDATE is the lock: of two jobs for one delivery, only one changes
-        the row, and RETURNING hands each job exactly the rows it changed. (One statement
-        instead of an UPDATE and a SELECT with a join: the claim is the hottest query of all.)
-        `webhooks` gives the webhooks of the claimed rows by id, by default read afresh.
+        One conditional `UPDATE ... RETURNING` (webhooks.sql.claim): of two jobs for one
+        delivery only one gets it. `webhooks` gives the webhooks of the claimed rows by id,
+        by default read afresh.
         """
         token = uuid.uuid4()
         ids = list(ids)
         if not ids:
             return token, []
-        connection = connections[self.db]
-        field = Delivery._meta.get_field
-        params = [
-            Delivery.Status.SENDING,
-            field("claim_token").get_db_prep_value(token, connection),
-            field("lease_expires_at").get_db_prep_value(timezone.now() + lease, connection),
-            *ids,
-            Delivery.Status.PENDING,
-        ]
-        table, quote = Delivery._meta.db_table, connection.ops.quote_name
-        sql = (
-            f"UPDATE {quote(table)} SET status = %s, claim_token = %s, lease_expires_at = %s, "  # noqa: S608 (names are ours)
-            f"attempt_count = attempt_count + 1 WHERE id IN ({', '.join(['%s'] * len(ids))}) AND status = %s "
-            "RETURNING id, uid, event, payload, is_test, attempt_count, webhook_id"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+        rows = sql.claim(ids, token, timezone.now() + lease)
         found = (webhooks or sending_webhooks)({row[6] for row in rows})
         claimed = [
             Claimed(
@@ -308,30 +296,6 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
         ]
         claimed.sort(key=lambda delivery: delivery.pk)
         return token, claimed
-
-    def succeed(self, ids: list[int], token: uuid.UUID, now: datetime) -> int:
-        """Mark the rows among `ids` that `token` still owns as delivered; return how many.
-
-        A plain statement: it runs for every few requests, and the ORM's update cost more.
-        """
-        if not ids:
-            return 0
-        connection = connections[self.db]
-        fields = Delivery._meta
-        params = [
-            Delivery.Status.SUCCEEDED,
-            fields.get_field("completed_at").get_db_prep_value(now, connection),
-            *ids,
-            fields.get_field("claim_token").get_db_prep_value(token, connection),
-        ]
-        sql = (
-            f"UPDATE {connection.ops.quote_name(fields.db_table)} SET status = %s, completed_at = %s, "  # noqa: S608
-            f"lease_expires_at = NULL, claim_token = NULL WHERE id IN ({', '.join(['%s'] * len(ids))}) "
-            "AND claim_token = %s"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount
 
     def create_owed(self, owed: list[tuple[Webhook, int, str, Any]], now: datetime) -> list[int]:
         """Store a delivery of each (webhook, event id, subscription name, payload); return their ids in order.
@@ -407,8 +371,11 @@ class Delivery(SentAs, models.Model):
         verbose_name_plural = "deliveries"
         ordering = ["-created_at", "-id"]
         indexes = [
+            # The sweep: due retries and lost hand-overs (DeliveryQuerySet.due).
             models.Index(fields=["status", "next_attempt_at"]),
+            # The sweep: leases of workers that died (sweeper.reclaim_expired_leases).
             models.Index(fields=["status", "lease_expires_at"]),
+            # The delivery log of a webhook, by status, newest first; and what a retry may send.
             models.Index(fields=["webhook", "status", "created_at"]),
         ]
 
@@ -466,9 +433,26 @@ class Attempt(models.Model):
     def is_success(self) -> bool:
         return self.response_status is not None and 200 <= self.response_status < 300
 
-    @property
-    def is_complete(self) -> bool:
-        return self.response_status is not None or bool(self.error)
+
+class HourlyCount(models.Model):
+    """Attempts of one webhook in one hour, counted as they are recorded.
+
+    The chart of the delivery log and the 24-hour health figures read these rows, at
+    most 24 per webhook, instead of counting attempts: they stay fast whatever the size
+    of the history, and right after old attempts are pruned. Test sends do not count.
+    """
+
+    webhook = models.ForeignKey(Webhook, models.CASCADE, related_name="hourly_counts")
+    hour = models.DateTimeField()
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        # Also the index of the chart's query: one webhook's last 24 hours.
+        constraints = [models.UniqueConstraint(fields=["webhook", "hour"], name="unique_hourly_count")]
+
+    def __str__(self) -> str:
+        return f"{self.webhook_id} at {self.hour:%Y-%m-%d %H}:00"
 
 
 class ExportQuerySet(models.QuerySet["Export"]):

@@ -2,8 +2,11 @@
 
 Every WEBHOOKS_SWEEP_INTERVAL seconds a thread of each worker (webhooks.worker) gives
 back deliveries whose worker died mid-send, closes the windows of batched webhooks, and
-enqueues what is due: retries, and deliveries whose jobs Redis lost. Every step is a
-conditional UPDATE, so sweeps may overlap; a short Redis lock just saves the work.
+hands over what is due but not in Redis: deliveries whose hand-over Redis lost (wiped,
+or a worker died between taking and claiming them), and retries whose scheduled
+hand-over it lost. (Retries normally come on time through the scheduled hand-over,
+webhooks.fairqueue; the sweep is the backstop.) Every step is a conditional UPDATE, so
+sweeps may overlap; a short Redis lock just saves the work.
 """
 
 from __future__ import annotations
@@ -11,14 +14,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-import django_rq
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Min
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from webhooks.jobs import DELIVERIES_QUEUE, enqueue_deliveries, waiting_in_redis
+from webhooks import fairqueue, handover
+from webhooks.fairqueue import Route
 from webhooks.models import BATCH_EVENT, Attempt, Delivery, Webhook
 
 logger = logging.getLogger(__name__)
@@ -48,7 +51,7 @@ def sweep(now: datetime | None = None, lock: bool = True) -> dict[str, int]:
 def take_lock() -> bool:
     interval_ms = int(settings.WEBHOOKS_SWEEP_INTERVAL * 1000)
     try:
-        connection = django_rq.get_connection(DELIVERIES_QUEUE)
+        connection = fairqueue.connection()
         return bool(connection.set(LOCK_KEY, "1", nx=True, px=max(100, interval_ms * 9 // 10)))
     except RedisError:
         # Without Redis nothing can be enqueued, but leases can still be reclaimed.
@@ -129,24 +132,24 @@ def make_batch(webhook: Webhook, now: datetime) -> bool:
 
 
 def enqueue_due(now: datetime) -> int:
-    """Enqueue due retries, and deliveries whose ids Redis no longer has."""
+    """Hand over due deliveries that Redis does not hold (any more)."""
     due = Delivery.objects.due(now).filter(is_test=False)
-    ids = list(due.filter(enqueued_at__isnull=True).values_list("pk", flat=True)[:SWEEP_LIMIT])
+    columns = ("pk", "webhook_id", "webhook__account_id", "webhook__type")
+    rows = list(due.filter(enqueued_at__isnull=True).values_list(*columns)[:SWEEP_LIMIT])
     interval = settings.WEBHOOKS_SWEEP_INTERVAL
-    # Enqueued a while ago and still pending: Redis lost them (wiped, or a worker was
-    # killed between taking them and claiming them). When Redis holds nothing for the
-    # workers that is certain after a short grace; under a steady backlog it is assumed
-    # after a long one, and a duplicate costs only a claim that changes no row.
+    # Handed over a while ago and still pending: Redis lost them. When Redis holds nothing
+    # for the workers that is certain after a short grace; under a steady backlog it is
+    # assumed after a long one, and a duplicate costs only a claim that changes no row.
     grace = timedelta(seconds=2 * interval if redis_is_drained() else LOST_AFTER_INTERVALS * interval)
-    ids += list(due.filter(enqueued_at__lt=now - grace).values_list("pk", flat=True)[:SWEEP_LIMIT])
-    if not ids:
+    rows += list(due.filter(enqueued_at__lt=now - grace).values_list(*columns)[:SWEEP_LIMIT])
+    if not rows:
         return 0
-    Delivery.objects.filter(pk__in=ids).update(enqueued_at=now)
-    return len(ids) if enqueue_deliveries(ids) else 0
+    Delivery.objects.filter(pk__in=[row[0] for row in rows]).update(enqueued_at=now)
+    return len(rows) if handover.hand_over([Route(*row) for row in rows]) else 0
 
 
 def redis_is_drained() -> bool:
     try:
-        return waiting_in_redis() == 0
+        return not handover.waiting_in_redis()
     except RedisError:
         return False

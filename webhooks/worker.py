@@ -1,8 +1,10 @@
-"""The worker that `make worker` and `make run` start: RQ's SimpleWorker plus the sweeper.
+"""The worker that `make worker` and `make run` start: RQ's SimpleWorker, the sweeper and the scheduled hand-over.
 
 SimpleWorker runs jobs in its own process (no fork per job, so connections and the
-send threads are kept). Beside it, a thread runs the sweep every
-WEBHOOKS_SWEEP_INTERVAL seconds, so that retries and lost jobs need no extra process.
+send threads are kept). Beside it, two threads: one hands over the deliveries whose
+time has come (retries, the end of a pause) within a fraction of a second, the other
+runs the sweep every WEBHOOKS_SWEEP_INTERVAL seconds, so that neither needs an extra
+process.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from django.db import close_old_connections, connection
 from rq.exceptions import StopRequested
 from rq.worker import SimpleWorker, WorkerStatus
 
+from webhooks import fairqueue, handover, jobs
 from webhooks.sweeper import sweep
 
 logger = logging.getLogger(__name__)
@@ -37,6 +40,7 @@ class DeliveryWorker(SimpleWorker):
     def work(self, burst: bool = False, *args: Any, **kwargs: Any) -> bool:
         if not burst:
             threading.Thread(target=sweep_forever, name="sweeper", daemon=True).start()
+            threading.Thread(target=hand_over_due_forever, name="scheduled-hand-over", daemon=True).start()
         return super().work(burst, *args, **kwargs)
 
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
@@ -49,6 +53,9 @@ class DeliveryWorker(SimpleWorker):
             self._waiting_for_job = False
 
     def _shutdown(self) -> None:
+        # A drain job in progress takes nothing more, hands back what it holds and
+        # finishes what is in flight: the worker exits within WEBHOOKS_TIMEOUT + 5 s.
+        jobs.stop_requested.set()
         if self.get_state() == WorkerStatus.BUSY or not self._waiting_for_job:
             self._stop_requested = True
             return
@@ -71,3 +78,19 @@ def sweep_forever() -> None:
         # Jitter keeps the sweeps of several workers from lining up.
         interval = settings.WEBHOOKS_SWEEP_INTERVAL
         stop.wait(interval * random.uniform(0.9, 1.1))
+
+
+# How often each worker looks for deliveries whose scheduled hand-over has come.
+HAND_OVER_SECONDS = 0.2
+
+
+def hand_over_due_forever() -> None:
+    """Hand over due retries and ends of pauses, then wake a drain job for them."""
+    while not jobs.stop_requested.wait(HAND_OVER_SECONDS):
+        try:
+            if fairqueue.promote_due():
+                handover.wake()
+        except Exception:
+            # Redis restarting, say: the next tick tries again, and the sweep is the backstop.
+            logger.exception("the scheduled hand-over failed")
+            jobs.stop_requested.wait(1.0)

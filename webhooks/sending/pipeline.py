@@ -1,0 +1,360 @@
+"""A job's send pipeline: take, claim, send, gather, record, in one loop.
+
+Requests run on a pool of threads (one keep-alive session each). The job's own thread
+does everything else, in a few bulk statements per round:
+
+1. take deliveries from the source (Redis, account by account: webhooks.fairqueue), no
+   more than free threads, and none for an endpoint or an account that already holds
+   its share of them;
+2. claim them and write their attempts, then hand each request to a thread;
+3. gather the requests that finished (and those past their deadline: no request holds
+   the loop longer than WEBHOOKS_TIMEOUT plus a small margin), judge each answer on
+   its own (webhooks.sending.outcome) and record them together (record);
+4. update each endpoint's breaker and run of failures, and hand retries over for their
+   time.
+
+The loop takes new work every few milliseconds while requests are in flight, so that
+a slow receiver holds only its own threads, and an account that has just one event
+waiting is served while another's backlog drains. On a stop request it takes nothing
+more, hands back what it holds, and finishes what is in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from queue import Empty, SimpleQueue
+from typing import Protocol
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from webhooks import fairqueue, handover, sql
+from webhooks.fairqueue import Route
+from webhooks.models import Delivery
+from webhooks.sending import breaker, failing
+from webhooks.sending.endpoints import Endpoint, Endpoints
+from webhooks.sending.outcome import RETRY, Outcome, judge
+from webhooks.sending.record import record
+from webhooks.sending.request import Outgoing, pool, prepare
+
+logger = logging.getLogger(__name__)
+
+SKIPPED = "skipped"
+DEFERRED = "deferred"
+CANCELLED = "cancelled"
+HANDED_BACK = "handed-back"
+
+# While requests are in flight, how often the loop looks for more work.
+POLL_SECONDS = 0.05
+# How long finished requests wait for others to finish, to be recorded together.
+GATHER_SECONDS = 0.01
+# A claim lasts the request's deadline plus this; a delivery still "sending" after
+# its lease was abandoned by a dead worker, and the sweeper gives it back.
+LEASE_MARGIN = timedelta(seconds=10)
+# After the database refused a claim, how long before trying again.
+BACKOFF_SECONDS = 1.0
+
+
+def lease() -> timedelta:
+    return timedelta(seconds=settings.WEBHOOKS_TIMEOUT) + LEASE_MARGIN
+
+
+class Source(Protocol):
+    exhausted: bool
+    tests: set[int]
+
+    def take(self, want: int, full_webhooks: set[int], full_accounts: set[int]) -> list[tuple[int, int]]: ...
+
+    def give_back(self, pairs: list[tuple[int, int]], endpoints: Endpoints) -> None: ...
+
+
+def _routes(pairs: list[tuple[int, int]], endpoints: Endpoints) -> list[Route]:
+    """Where each (delivery id, webhook id) waits, for the webhooks the job still knows."""
+    known = [(pk, endpoints[webhook].webhook) for pk, webhook in pairs if webhook in endpoints.known]
+    return [Route(pk, webhook.pk, webhook.account_id, webhook.type) for pk, webhook in known]
+
+
+class Turns:
+    """Deliveries waiting in Redis, taken account by account (webhooks.fairqueue)."""
+
+    def __init__(self) -> None:
+        self.exhausted = False
+        self.tests: set[int] = set()
+
+    def take(self, want: int, full_webhooks: set[int], full_accounts: set[int]) -> list[tuple[int, int]]:
+        pairs = fairqueue.take(want, full_webhooks, full_accounts)
+        self.exhausted = not pairs
+        return pairs
+
+    def give_back(self, pairs: list[tuple[int, int]], endpoints: Endpoints) -> None:
+        # At the front of their turns: they go next, at this worker or another.
+        handover.hand_over(_routes(pairs, endpoints), front=True)
+
+
+class Given:
+    """The pending deliveries among a given list of ids (a test send, a direct call)."""
+
+    def __init__(self, ids: Iterable[int]) -> None:
+        ids = set(ids)
+        rows = list(
+            Delivery.objects.filter(pk__in=ids, status=Delivery.Status.PENDING)
+            .order_by("pk")
+            .values_list("pk", "webhook_id", "is_test")
+        )
+        self.skipped = len(ids) - len(rows)
+        self.rows = deque((pk, webhook) for pk, webhook, _ in rows)
+        self.tests = {pk for pk, _, is_test in rows if is_test}
+        self.exhausted = not self.rows
+
+    def take(self, want: int, full_webhooks: set[int], full_accounts: set[int]) -> list[tuple[int, int]]:
+        taken = [self.rows.popleft() for _ in range(min(want, len(self.rows)))]
+        self.exhausted = not self.rows
+        return taken
+
+    def give_back(self, pairs: list[tuple[int, int]], endpoints: Endpoints) -> None:
+        handover.hand_over(_routes(pairs, endpoints))
+
+
+class Pipeline:
+    """One job's sending, from its source until nothing is left (or it is told to stop)."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.endpoints = Endpoints()
+        self.finished: SimpleQueue[Outgoing] = SimpleQueue()
+        self.in_flight: dict[int, Outgoing] = {}
+        self.tests: deque[tuple[int, int]] = deque()
+        self.outcomes: Counter[str] = Counter({SKIPPED: getattr(source, "skipped", 0)})
+        self.backoff_until = 0.0
+
+    def run(self, budget: float | None = None, stop: threading.Event | None = None) -> Counter[str]:
+        """Send until the source is empty, `budget` seconds have passed or `stop` is set; count the outcomes."""
+        ends = None if budget is None else time.monotonic() + budget
+        while True:
+            stopping = (stop is not None and stop.is_set()) or (ends is not None and time.monotonic() > ends)
+            if stopping:
+                self.hand_back()
+            else:
+                self.fill()
+            if self.in_flight:
+                self.collect()
+            elif stopping or (self.source.exhausted and not self.holding()):
+                break
+            elif time.monotonic() < self.backoff_until:
+                time.sleep(BACKOFF_SECONDS)
+        return +self.outcomes
+
+    def holding(self) -> bool:
+        return bool(self.tests) or any(e.waiting for e in self.endpoints.known.values())
+
+    # 1. Take --------------------------------------------------------------------------
+
+    def fill(self) -> None:
+        free = settings.WEBHOOKS_SEND_THREADS - len(self.in_flight)
+        if free <= 0 or time.monotonic() < self.backoff_until:
+            return
+        ready = self.startable(free)
+        if len(ready) < free:
+            webhooks, accounts = self.endpoints.full()
+            self.admit(self.source.take(free - len(ready), webhooks, accounts))
+            ready += self.startable(free - len(ready))
+        if ready:
+            self.start(ready)
+
+    def admit(self, pairs: list[tuple[int, int]]) -> None:
+        self.endpoints.refresh(webhook for _, webhook in pairs)
+        for pk, webhook in pairs:
+            endpoint = self.endpoints.get(webhook)
+            if endpoint is None:
+                self.outcomes[SKIPPED] += 1  # the webhook was deleted, and its deliveries with it
+            elif pk in self.source.tests:
+                self.tests.append((pk, webhook))
+            else:
+                endpoint.waiting.append(pk)
+
+    def startable(self, free: int) -> list[tuple[int, int]]:
+        """Up to `free` held deliveries that may start now, each counted as busy at its endpoint."""
+        ready: list[tuple[int, int]] = []
+        while self.tests and len(ready) < free:
+            ready.append(self.tests.popleft())  # a test send always goes, paused or not
+        self.endpoints.refresh()
+        now = timezone.now()
+        account_busy = self.endpoints.account_busy()
+        for endpoint in self.endpoints.known.values():
+            if not endpoint.waiting or len(ready) >= free:
+                continue
+            self.triage(endpoint, now)
+            room = min(endpoint.room(), settings.WEBHOOKS_ACCOUNT_CONCURRENCY - account_busy[endpoint.account_id])
+            for _ in range(min(room, free - len(ready), len(endpoint.waiting))):
+                ready.append((endpoint.waiting.popleft(), endpoint.pk))
+                endpoint.busy += 1
+                account_busy[endpoint.account_id] += 1
+        return ready
+
+    def triage(self, endpoint: Endpoint, now: datetime) -> None:
+        """What an endpoint holds but must not send now: cancelled if it is disabled, else deferred."""
+        webhook = endpoint.webhook
+        if not webhook.enabled:
+            self.cancel(list(endpoint.waiting))
+        elif endpoint.paused(now):
+            self.defer(endpoint, webhook.paused_until)  # type: ignore[arg-type]
+        elif endpoint.half_open(now) and not endpoint.probing and endpoint.busy == 0:
+            if breaker.take_probe(endpoint, now, lease()):
+                return
+            held_until = webhook.paused_until if endpoint.paused(now) else webhook.probe_until
+            self.defer(endpoint, held_until or now)
+        else:
+            return
+        endpoint.waiting.clear()
+
+    # 2. Claim and send ----------------------------------------------------------------
+
+    def start(self, ready: list[tuple[int, int]]) -> None:
+        ids = [pk for pk, _ in ready]
+        try:
+            with transaction.atomic():
+                token, claimed = Delivery.objects.claim(ids, lease(), self.endpoints.rows)
+                now = timezone.now()
+                outgoing = [prepare(delivery, token, now) for delivery in claimed]
+                # Written before the requests, so that a crash mid-send still leaves a trace.
+                sql.insert_attempts([o.attempt_row() for o in outgoing])
+        except DatabaseError:
+            logger.exception("claiming %s deliveries failed; they go back to the queue", len(ids))
+            self.release(ready)
+            self.source.give_back(ready, self.endpoints)
+            self.backoff_until = time.monotonic() + BACKOFF_SECONDS
+            return
+        started = {o.delivery.pk for o in outgoing}
+        self.release([pair for pair in ready if pair[0] not in started])
+        self.outcomes[SKIPPED] += len(ids) - len(started)
+        for o in outgoing:
+            self.in_flight[o.delivery.pk] = o
+            pool().submit(o.post, self.finished)
+
+    def release(self, pairs: list[tuple[int, int]]) -> None:
+        for pk, webhook in pairs:
+            endpoint = self.endpoints.get(webhook)
+            if endpoint is not None and pk not in self.source.tests:
+                endpoint.busy -= 1
+
+    # 3. Gather and record -------------------------------------------------------------
+
+    def collect(self) -> None:
+        done = self.gather()
+        if not done:
+            return
+        now = timezone.now()
+        outcomes = [judge(sent, now) for sent in done]
+        record(outcomes)
+        for sent in done:
+            del self.in_flight[sent.delivery.pk]
+        self.release([(o.delivery_id, o.webhook_id) for o in outcomes])
+        self.outcomes.update(o.result for o in outcomes)
+        self.after(outcomes, now)
+        logger.debug("round of %s: %s", len(outcomes), Counter(o.result for o in outcomes))
+
+    def gather(self) -> list[Outgoing]:
+        """The requests that finished, and those past their deadline, which are not waited for."""
+        free = len(self.in_flight) < settings.WEBHOOKS_SEND_THREADS
+        next_overdue = min(o.overdue_at for o in self.in_flight.values()) - time.monotonic()
+        wait = max(0.0, min(POLL_SECONDS if free else 1.0, next_overdue))
+        done: list[Outgoing] = []
+        try:
+            done.append(self.finished.get(timeout=wait))
+            until = time.monotonic() + GATHER_SECONDS
+            while len(done) < len(self.in_flight) and (left := until - time.monotonic()) > 0:
+                done.append(self.finished.get(timeout=left))
+        except Empty:
+            pass
+        # A request given up as overdue may still come back; it was recorded already.
+        done = [sent for sent in done if self.in_flight.get(sent.delivery.pk) is sent]
+        finished = {sent.delivery.pk for sent in done}
+        clock = time.monotonic()
+        for pk, sent in list(self.in_flight.items()):
+            if pk not in finished and sent.overdue_at <= clock:
+                late = replace(sent, response=None)
+                late.time_out()
+                self.in_flight[pk] = late
+                done.append(late)
+        return done
+
+    # 4. Endpoints and retries ---------------------------------------------------------
+
+    def after(self, outcomes: list[Outcome], now: datetime) -> None:
+        retries = {o.delivery_id: o.next_attempt_at for o in outcomes if o.result == RETRY}
+        routes = _routes([(o.delivery_id, o.webhook_id) for o in outcomes if o.delivery_id in retries], self.endpoints)
+        handover.hand_over_at([(route, retries[route.delivery_id]) for route in routes])  # type: ignore[misc]
+        try:
+            paused = breaker.observe(outcomes, self.endpoints, now)
+            disabled = failing.track(outcomes, self.endpoints, now)
+        except DatabaseError:
+            # The deliveries are recorded; the endpoints' bookkeeping catches up next round.
+            logger.exception("updating the endpoints of a round failed")
+            return
+        for pk in disabled & self.endpoints.known.keys():
+            self.cancel(list(self.endpoints[pk].waiting))
+            self.endpoints[pk].waiting.clear()
+        for pk in paused - disabled:
+            endpoint = self.endpoints.get(pk)
+            if endpoint is not None and endpoint.waiting:
+                self.defer(endpoint, endpoint.webhook.paused_until or now)
+                endpoint.waiting.clear()
+
+    # What is held but not sent ---------------------------------------------------------
+
+    def cancel(self, ids: list[int]) -> None:
+        """The webhook was disabled: what it was owed stays in the log, and can be retried."""
+        if not ids:
+            return
+        now = timezone.now()
+        self.outcomes[CANCELLED] += Delivery.objects.filter(pk__in=ids, status=Delivery.Status.PENDING).update(
+            status=Delivery.Status.CANCELLED, completed_at=now, next_attempt_at=None
+        )
+        Delivery.objects.filter(batch_id__in=ids, batch__status=Delivery.Status.CANCELLED).update(
+            status=Delivery.Status.CANCELLED, completed_at=now
+        )
+
+    def defer(self, endpoint: Endpoint, until: datetime) -> None:
+        """Not an attempt: handed over again when the endpoint's pause (or probe) is over."""
+        ids = list(endpoint.waiting)
+        if not ids:
+            return
+        self.outcomes[DEFERRED] += Delivery.objects.filter(pk__in=ids, status=Delivery.Status.PENDING).update(
+            next_attempt_at=until, enqueued_at=until
+        )
+        webhook = endpoint.webhook
+        handover.hand_over_at([(Route(pk, webhook.pk, webhook.account_id, webhook.type), until) for pk in ids])
+
+    def hand_back(self) -> None:
+        """Stopping: what is held but not started goes back to Redis for another job."""
+        pairs = self.endpoints.waiting() + list(self.tests)
+        self.tests.clear()
+        if pairs:
+            self.source.give_back(pairs, self.endpoints)
+            self.outcomes[HANDED_BACK] += len(pairs)
+
+
+def deliver(ids: list[int], budget: float | None = None) -> Counter[str]:
+    """Send the deliveries among `ids` that are still owed; count the outcomes.
+
+    Deliveries not started after `budget` seconds are handed back to the queue.
+    """
+    return Pipeline(Given(ids)).run(budget)
+
+
+def send(delivery_id: int) -> str:
+    """Make one attempt at one delivery; return a short outcome for the job."""
+    outcomes = deliver([delivery_id])
+    return next(iter(outcomes), SKIPPED)
+
+
+def drain(budget: float, stop: threading.Event | None = None) -> Counter[str]:
+    """Send what waits in Redis, account by account, for up to `budget` seconds."""
+    return Pipeline(Turns()).run(budget, stop)

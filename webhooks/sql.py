@@ -1,0 +1,133 @@
+"""The SQL of the delivery engine's hot paths, in one place.
+
+These statements run for every few requests a worker sends. Through the ORM they cost
+more CPU than the requests themselves (bulk_update writes a CASE per field and row; an
+UPDATE and a SELECT with a join are two round trips where one RETURNING does), so they
+are written by hand. Values arrive ready for the database: `prep` turns the Python
+ones that need it (datetimes, UUIDs) into what the connection takes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from brevo_hooks import bulk_insert
+
+DELIVERY = "webhooks_delivery"
+ATTEMPT = "webhooks_attempt"
+HOURLY = "webhooks_hourlycount"
+
+
+def prep(value: Any) -> Any:
+    """A datetime or UUID as the database takes it (SQLite stores both as text)."""
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    if isinstance(value, uuid.UUID) and connection.vendor != "postgresql":
+        return value.hex
+    return value
+
+
+def _in(values: Sequence[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def claim(ids: Sequence[int], token: uuid.UUID, lease_until: datetime) -> list[tuple[Any, ...]]:
+    """Take the pending rows among `ids` for sending.
+
+    Returns (id, uid, event, payload, is_test, attempt_count, webhook_id) of each.
+
+    The conditional UPDATE is the lock: of two jobs for one delivery only one changes
+    the row, and RETURNING hands each job exactly the rows it changed.
+    """
+    sql = (
+        f"UPDATE {DELIVERY} SET status = 'sending', claim_token = %s, lease_expires_at = %s, "  # noqa: S608 (names are ours)
+        f"attempt_count = attempt_count + 1 WHERE id IN ({_in(ids)}) AND status = 'pending' "
+        "RETURNING id, uid, event, payload, is_test, attempt_count, webhook_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [prep(token), prep(lease_until), *ids])
+        return cursor.fetchall()
+
+
+def succeed(ids: Sequence[int], token: uuid.UUID, now: datetime) -> int:
+    """Mark the rows among `ids` that `token` still owns as delivered; return how many."""
+    sql = (
+        f"UPDATE {DELIVERY} SET status = 'succeeded', completed_at = %s, lease_expires_at = NULL, "  # noqa: S608
+        f"claim_token = NULL WHERE id IN ({_in(ids)}) AND claim_token = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [prep(now), *ids, prep(token)])
+        return cursor.rowcount
+
+
+def give_up(ids: Sequence[int], token: uuid.UUID, now: datetime) -> int:
+    """Mark the rows among `ids` that `token` still owns as failed for good."""
+    sql = (
+        f"UPDATE {DELIVERY} SET status = 'failed', completed_at = %s, next_attempt_at = NULL, "  # noqa: S608
+        f"lease_expires_at = NULL, claim_token = NULL WHERE id IN ({_in(ids)}) AND claim_token = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [prep(now), *ids, prep(token)])
+        return cursor.rowcount
+
+
+def reschedule(rows: Sequence[tuple[int, datetime]], token: uuid.UUID) -> None:
+    """Make each (id, when) that `token` still owns pending again, handed over at `when`.
+
+    `enqueued_at` is the time of the hand-over (see webhooks.fairqueue.schedule), so the
+    sweep counts a lost hand-over from then, not from now.
+    """
+    sql = (
+        f"UPDATE {DELIVERY} SET status = 'pending', next_attempt_at = %s, enqueued_at = %s, "  # noqa: S608
+        "lease_expires_at = NULL, claim_token = NULL WHERE id = %s AND claim_token = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(prep(when), prep(when), pk, prep(token)) for pk, when in rows])
+
+
+ATTEMPT_COLUMNS = (
+    "delivery_id", "number", "started_at", "request_url", "request_headers", "request_body",
+    "response_headers", "response_body", "error",
+)  # fmt: skip
+
+
+def insert_attempts(rows: Sequence[Sequence[Any]]) -> None:
+    """Write attempts as they start: (delivery_id, number, started_at, url, headers JSON, body)."""
+    ready = [(*row[:2], prep(row[2]), *row[3:], "{}", "", "") for row in rows]
+    bulk_insert.insert_into(ATTEMPT, ATTEMPT_COLUMNS, ready)
+
+
+def complete_attempts(rows: Sequence[tuple[int | None, str, str, int, str, int, int]]) -> None:
+    """Complete attempts: (status, headers JSON, body, duration_ms, error, delivery_id, number).
+
+    The unique (delivery, number) pair finds the row again, so no id has to come back.
+    """
+    sql = (
+        f"UPDATE {ATTEMPT} SET response_status = %s, response_headers = %s, response_body = %s, "  # noqa: S608
+        "duration_ms = %s, error = %s WHERE delivery_id = %s AND number = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def count_hours(rows: Sequence[tuple[int, datetime, int, int]]) -> None:
+    """Add (webhook_id, hour, succeeded, failed) to the hourly counts, one row per key.
+
+    Sorted, so that two workers adding to the same rows lock them in the same order.
+    """
+    if not rows:
+        return
+    sql = (
+        f"INSERT INTO {HOURLY} (webhook_id, hour, succeeded, failed) VALUES "  # noqa: S608
+        + ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+        + " ON CONFLICT (webhook_id, hour) DO UPDATE SET succeeded = "
+        f"{HOURLY}.succeeded + excluded.succeeded, failed = {HOURLY}.failed + excluded.failed"
+    )
+    params = [value for pk, hour, ok, bad in sorted(rows) for value in (pk, prep(hour), ok, bad)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
