@@ -3,7 +3,8 @@
 It records, per request, the `webhook-id` (to count each delivery once) and two delays
 to its arrival: from `bench_sent` in the payload (when the event was posted to
 /api/events) and from `ts_epoch` (when the API accepted and stored it).
-`GET /stats` returns them; `POST /reset` clears them.
+`GET /stats` returns them for every webhook path, `GET /stats?path=/small` for one;
+`POST /reset` clears them.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class Stats:
 
 
 stats = Stats()
+# The same, per request path (each webhook of the bench has its own).
+by_path: dict[bytes, Stats] = {}
 
 
 def answer(body: bytes, status: str = "200 OK") -> bytes:
@@ -64,25 +67,17 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                     headers[name.strip().lower()] = value.strip()
             body = await reader.readexactly(int(headers.get(b"content-length", b"0")))
             _method, path, _ = request_line.split(b" ", 2)
-            if path == b"/stats":
-                writer.write(answer(stats.as_json()))
+            if path.startswith(b"/stats"):
+                _, _, wanted = path.partition(b"?path=")
+                chosen = by_path.get(wanted, Stats()) if wanted else stats
+                writer.write(answer(chosen.as_json()))
             elif path == b"/reset":
                 stats.reset()
+                by_path.clear()
                 writer.write(answer(b"{}"))
             else:
-                now = time.time()
-                stats.requests += 1
-                stats.first = stats.first or now
-                stats.last = now
-                webhook_id = headers.get(b"webhook-id")
-                if webhook_id is not None and webhook_id not in stats.ids:
-                    stats.ids.add(webhook_id)
-                    sent = SENT.search(body)
-                    if sent:
-                        stats.latencies.append((now - float(sent.group(1))) * 1000)
-                    accepted = ACCEPTED.search(body)
-                    if accepted:
-                        stats.accepted.append(now * 1000 - int(accepted.group(1)))
+                count(stats, headers, body)
+                count(by_path.setdefault(path, Stats()), headers, body)
                 writer.write(OK)
             if headers.get(b"connection", b"").lower() == b"close":
                 break
@@ -90,6 +85,22 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         pass
     finally:
         writer.close()
+
+
+def count(into: Stats, headers: dict[bytes, bytes], body: bytes) -> None:
+    now = time.time()
+    into.requests += 1
+    into.first = into.first or now
+    into.last = now
+    webhook_id = headers.get(b"webhook-id")
+    if webhook_id is not None and webhook_id not in into.ids:
+        into.ids.add(webhook_id)
+        sent = SENT.search(body)
+        if sent:
+            into.latencies.append((now - float(sent.group(1))) * 1000)
+        accepted = ACCEPTED.search(body)
+        if accepted:
+            into.accepted.append(now * 1000 - int(accepted.group(1)))
 
 
 async def main(port: int) -> None:

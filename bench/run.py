@@ -6,9 +6,15 @@ events through /api/events, and measures when each one reaches the receiver. The
 the same run, it measures plain `requests.Session` POSTs from as many processes to the
 same receiver. Everything listens on 127.0.0.1 and stops by itself.
 
+Last, the fairness phase: one account's backlog of BENCH_FAIR_BACKLOG events waits
+(posted before a worker starts), then one worker drains it while a second account
+posts an event every 0.1 s; it prints the second account's latency beside the first
+account's drain rate.
+
 Environment: BENCH_DATABASE_URL (default: a fresh SQLite file; a postgres:// URL is
 dropped and created afresh), BENCH_REDIS_URL (flushed!), BENCH_WORKERS (default 1,2,4),
-BENCH_EVENTS (per worker count, default 6000).
+BENCH_EVENTS (per worker count, default 6000), BENCH_FAIR_BACKLOG (default 10000;
+0 skips the phase).
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 API_KEY = "xkeysib-bench-000000000000000000000000000000000000000000000000000000000000"
+# The second account of the fairness phase, with a webhook of its own (path /small).
+SMALL_KEY = "xkeysib-bench-small-0000000000000000000000000000000000000000000000000000000"
+SMALL_RATE = 10.0
+FAIR_SECONDS = float(os.environ.get("BENCH_FAIR_SECONDS", "10"))
 EVENTS_PER_POST = 100
 # How long the raw limit and the latency at half of peak are measured (shorter only for
 # the test that checks the bench itself runs).
@@ -148,11 +158,12 @@ def wait_for_http(url: str, timeout: float = 30) -> None:
     raise SystemExit(f"bench: {url} did not answer within {timeout:g} s")
 
 
-def receiver_stats(base: str) -> dict:
-    return requests.get(f"{base}/stats", timeout=10).json()
+def receiver_stats(base: str, path: str = "") -> dict:
+    query = f"?path={path}" if path else ""
+    return requests.get(f"{base}/stats{query}", timeout=10).json()
 
 
-def post_events(api: str, count: int, threads: int = 4) -> None:
+def post_events(api: str, count: int, threads: int = 4, key: str = API_KEY) -> None:
     """Post `count` events as fast as the API takes them, EVENTS_PER_POST per request."""
     local = threading.local()
 
@@ -163,7 +174,7 @@ def post_events(api: str, count: int, threads: int = 4) -> None:
         body = [
             {"event": "delivered", "data": {"email": f"bench{n}-{i}@example.com", "bench_sent": now}} for i in range(n)
         ]
-        response = session.post(api, json=body, headers={"api-key": API_KEY}, timeout=60)
+        response = session.post(api, json=body, headers={"api-key": key}, timeout=60)
         if response.status_code != 202:
             raise SystemExit(f"bench: /api/events answered {response.status_code}: {response.text[:200]}")
 
@@ -173,7 +184,7 @@ def post_events(api: str, count: int, threads: int = 4) -> None:
         list(pool.map(post, sizes))
 
 
-def post_at_rate(api: str, rate: float, seconds: float, api_ms: list[float]) -> int:
+def post_at_rate(api: str, rate: float, seconds: float, api_ms: list[float], key: str = API_KEY) -> int:
     """Post events at `rate` per second for `seconds`, in small requests every TICK seconds."""
     per_tick = max(1, round(rate * TICK))
     tick = per_tick / rate
@@ -185,7 +196,7 @@ def post_at_rate(api: str, rate: float, seconds: float, api_ms: list[float]) -> 
         local.session = session
         now = time.time()
         body = [{"event": "delivered", "data": {"email": f"l{i}@example.com", "bench_sent": now}} for i in range(k)]
-        session.post(api, json=body, headers={"api-key": API_KEY}, timeout=60).raise_for_status()
+        session.post(api, json=body, headers={"api-key": key}, timeout=60).raise_for_status()
         api_ms.append((time.time() - now) * 1000)
 
     start = time.monotonic()
@@ -201,10 +212,10 @@ def post_at_rate(api: str, rate: float, seconds: float, api_ms: list[float]) -> 
     return sent
 
 
-def wait_delivered(base: str, expected: int, timeout: float) -> dict:
+def wait_delivered(base: str, expected: int, timeout: float, path: str = "") -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        stats = receiver_stats(base)
+        stats = receiver_stats(base, path)
         if stats["unique"] >= expected or time.monotonic() > deadline:
             return stats
         time.sleep(0.1)
@@ -239,6 +250,26 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def fairness(procs: Processes, env: dict[str, str], api: str, receiver: str, backlog: int) -> str:
+    """One account's backlog drains while another posts at a low rate; return the figures as a line."""
+    requests.post(f"{receiver}/reset", timeout=10)
+    post_events(api, backlog)  # no worker runs: all of it waits
+    workers = start_workers(procs, "worker-fair", 1, env)
+    started = time.time()
+    sent = post_at_rate(api, SMALL_RATE, FAIR_SECONDS, [], key=SMALL_KEY)
+    small = wait_delivered(receiver, sent, timeout=60, path="/small")
+    big = receiver_stats(receiver, "/hook")
+    procs.stop(workers)
+    drained = big["unique"]
+    rate = drained / (big["last"] - started) if big["last"] > started else 0.0
+    waits = small["accepted_ms"]
+    return (
+        f"bench: fairness, 1 worker: account A's backlog of {backlog} events drained at {rate:.0f} deliveries/s "
+        f"({drained} in the phase); account B's {small['unique']}/{sent} events (10/s): accepted -> received "
+        f"p50 {percentile(waits, 50):.0f} ms, p99 {percentile(waits, 99):.0f} ms, max {max(waits, default=0):.0f} ms"
+    )
+
+
 def main() -> None:
     worker_counts = [int(n) for n in os.environ.get("BENCH_WORKERS", "1,2,4").split(",")]
     events = int(os.environ.get("BENCH_EVENTS", "6000"))
@@ -268,7 +299,9 @@ def main() -> None:
         setup = (
             "from accounts.models import Account, ApiKey; from webhooks.models import Webhook; "
             f"a = Account.objects.create(name='Bench'); ApiKey.create_for(a, 'bench', raw={API_KEY!r}); "
-            f"w = Webhook.objects.create(account=a, url={receiver + '/hook'!r}); w.set_events(['delivered'])"
+            f"w = Webhook.objects.create(account=a, url={receiver + '/hook'!r}); w.set_events(['delivered']); "
+            f"b = Account.objects.create(name='Small'); ApiKey.create_for(b, 'bench', raw={SMALL_KEY!r}); "
+            f"w = Webhook.objects.create(account=b, url={receiver + '/small'!r}); w.set_events(['delivered'])"
         )
         subprocess.run([PY, "manage.py", "shell", "-c", setup], cwd=ROOT, env=env, check=True)
         subprocess.run([PY, "-c", f"import redis; redis.Redis.from_url({env['REDIS_URL']!r}).flushdb()"], check=True)
@@ -333,6 +366,9 @@ def main() -> None:
             f"p99 {percentile(from_post, 99):.1f} ms; each POST of {max(1, round(half * TICK))} events "
             f"took p50 {percentile(api_ms, 50):.1f} ms"
         )
+        backlog = int(os.environ.get("BENCH_FAIR_BACKLOG", "10000"))
+        if backlog:
+            log(fairness(procs, env, api, receiver, backlog))
         ratio = best["rate"] / best["raw"] if best["raw"] else 0.0
         print(
             f"bench: deliveries_per_s={best['rate']:.0f} raw_per_s={best['raw']:.0f} ratio={ratio:.2f} "

@@ -59,3 +59,22 @@ def test_api_key_hashes_are_read_only(admin_client, admin_world):
 def test_the_rq_dashboard_is_for_staff(admin_client, client, redis):
     assert admin_client.get(reverse("admin:django_rq_home")).status_code == 200
     assert client.get(reverse("admin:django_rq_home")).status_code == 302
+
+
+def test_the_delivery_queues_page_shows_which_accounts_have_work_waiting(
+    admin_client, account, make_webhook, stranger, redis, django_capture_on_commit_callbacks
+):
+    from events import emit
+    from events.fanout import NewEvent
+
+    make_webhook(url="https://example.com/tx", events=("delivered",))
+    make_webhook(url="https://example.com/mk", type="marketing", events=("delivered",))
+    with django_capture_on_commit_callbacks(execute=True):
+        emit(account, [NewEvent("delivered") for _ in range(3)])
+        emit(account, [NewEvent("delivered", type="marketing") for _ in range(2)])
+    page = admin_client.get(reverse("admin:webhooks_accountturns_changelist"))
+    assert page.status_code == 200
+    row = next(row for row in page.context["rows"] if row["pk"] == account.pk)
+    assert (row["transactional"], row["marketing"], row["due"], row["sending"]) == (3, 2, 5, 0)
+    assert stranger.account.pk not in [row["pk"] for row in page.context["rows"]]
+    assert "Delivery queues" in page.content.decode()

@@ -19,12 +19,14 @@ from tests.conftest import ROOT
 def test_the_bench_delivers_everything_and_prints_its_summary_line():
     env = {
         **os.environ,
-        # Its own Redis database: the bench flushes it.
-        "BENCH_REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0] + "/13",
+        # Its own Redis database: the bench flushes it (BENCH_TEST_REDIS_URL to change it).
+        "BENCH_REDIS_URL": os.environ.get("BENCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/9"),
         "BENCH_WORKERS": "1",
         "BENCH_EVENTS": "300",
         "BENCH_RAW_SECONDS": "0.5",
         "BENCH_LATENCY_SECONDS": "1",
+        "BENCH_FAIR_BACKLOG": "300",
+        "BENCH_FAIR_SECONDS": "1",
     }
     env.pop("DATABASE_URL", None)
     done = subprocess.run(
@@ -34,6 +36,10 @@ def test_the_bench_delivers_everything_and_prints_its_summary_line():
     lines = done.stdout.strip().splitlines()
     assert "300/300 delivered" in done.stdout
     assert "WARNING" not in done.stdout
+    assert re.search(
+        r"bench: fairness, 1 worker: account A's backlog of 300 events drained at \d+ deliveries/s", done.stdout
+    )
+    assert re.search(r"account B's 10/10 events \(10/s\): accepted -> received p50 \d+ ms, p99 \d+ ms", done.stdout)
     assert re.fullmatch(
         r"bench: deliveries_per_s=\d+ raw_per_s=\d+ ratio=\d+\.\d\d p50_ms=\d+ p99_ms=\d+", lines[-1]
     ), lines[-1]

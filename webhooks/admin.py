@@ -1,7 +1,14 @@
 from django.contrib import admin
 from django.db import models
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from redis.exceptions import RedisError
 
-from webhooks.models import Attempt, Delivery, Export, Subscription, Webhook
+import catalog
+from webhooks import fairqueue
+from webhooks.models import AccountTurns, Attempt, Delivery, Export, Subscription, Webhook
 
 
 class SubscriptionInline(admin.TabularInline):
@@ -91,3 +98,61 @@ class ExportAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(AccountTurns)
+class DeliveryQueuesAdmin(admin.ModelAdmin):
+    """Which accounts have work waiting, and how much: the RQ dashboard shows only a few queues."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        try:
+            in_redis, redis_error = fairqueue.waiting_by_account(), ""
+        except RedisError as exc:
+            in_redis, redis_error = {}, str(exc)
+        rows = queue_rows(in_redis, timezone.now())
+        rows.sort(key=lambda row: -(row["transactional"] + row["marketing"] + row["due"]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Delivery queues",
+            "opts": self.model._meta,
+            "rows": rows,
+            "redis_error": redis_error,
+            "scheduled": 0 if redis_error else fairqueue.scheduled_count(),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/webhooks/delivery_queues.html", context)
+
+
+def queue_rows(in_redis: dict[int, dict[str, int]], now) -> list[dict[str, object]]:
+    """Per account with work: what waits in Redis, and the pending and sending deliveries of the database."""
+    # Only unfinished deliveries are read, through the (status, next_attempt_at) index.
+    unfinished = (
+        Delivery.objects.filter(status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING])
+        .values("webhook__account_id")
+        .annotate(
+            due=Count("id", filter=Q(status=Delivery.Status.PENDING, next_attempt_at__lte=now)),
+            later=Count("id", filter=Q(status=Delivery.Status.PENDING, next_attempt_at__gt=now)),
+            sending=Count("id", filter=Q(status=Delivery.Status.SENDING)),
+        )
+    )
+    counts = {row.pop("webhook__account_id"): row for row in unfinished}
+    names = dict(AccountTurns.objects.filter(pk__in=counts.keys() | in_redis.keys()).values_list("pk", "name"))
+    return [
+        {
+            "pk": pk,
+            "name": name,
+            "transactional": in_redis.get(pk, {}).get(catalog.TRANSACTIONAL, 0),
+            "marketing": in_redis.get(pk, {}).get(catalog.MARKETING, 0),
+            **counts.get(pk, {"due": 0, "later": 0, "sending": 0}),
+        }
+        for pk, name in names.items()
+    ]

@@ -455,6 +455,15 @@ class HourlyCount(models.Model):
         return f"{self.webhook_id} at {self.hour:%Y-%m-%d %H}:00"
 
 
+class AccountTurns(Account):
+    """Accounts as the delivery queue sees them: what each has waiting (the admin's "Delivery queues")."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "delivery queue"
+        verbose_name_plural = "delivery queues"
+
+
 class ExportQuerySet(models.QuerySet["Export"]):
     def by_token(self, token: str) -> Export | None:
         """The finished, unexpired export whose download token is `token`, or None."""

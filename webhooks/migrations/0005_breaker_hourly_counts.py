@@ -32,6 +32,7 @@ def count_past_attempts(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
+        ('accounts', '0001_initial'),
         ('webhooks', '0004_compact_payloads'),
     ]
 
@@ -63,6 +64,19 @@ class Migration(migrations.Migration):
             options={
                 'constraints': [models.UniqueConstraint(fields=('webhook', 'hour'), name='unique_hourly_count')],
             },
+        ),
+        migrations.CreateModel(
+            name='AccountTurns',
+            fields=[
+            ],
+            options={
+                'verbose_name': 'delivery queue',
+                'verbose_name_plural': 'delivery queues',
+                'proxy': True,
+                'indexes': [],
+                'constraints': [],
+            },
+            bases=('accounts.account',),
         ),
         migrations.RunPython(count_past_attempts, migrations.RunPython.noop),
     ]

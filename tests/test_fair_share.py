@@ -1,0 +1,127 @@
+"""Fair share: one account's flood never makes another wait, nor a campaign a transactional webhook.
+
+One real worker process, real receivers, a real Redis. A flood of 10,000 events goes
+to one webhook; while it drains, a few events go elsewhere and each must arrive within
+1 s of being accepted. (The bench's fairness phase shows the same with 100,000 ahead.)
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from accounts.models import Account
+from events import emit
+from events.fanout import NewEvent
+from tests.conftest import wait_until
+from tests.receiver import Receiver
+from webhooks.models import Delivery
+
+FLOOD = 10_000
+SAMPLES = 20
+GOAL = 1.0
+
+
+@pytest.fixture(autouse=True)
+def allow_local(settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True
+
+
+@pytest.fixture
+def other_receiver():
+    server = Receiver().start()
+    yield server
+    server.stop()
+
+
+def flood(account: Account, count: int, name: str = "delivered", type: str = "transactional") -> None:
+    for start in range(0, count, 1000):
+        emit(
+            account,
+            [
+                NewEvent(name, type=type, data={"email": f"f{n}@example.com"})
+                for n in range(start, min(count, start + 1000))
+            ],
+        )
+
+
+def latencies(
+    account: Account, receiver: Receiver, name: str = "delivered", type: str = "transactional"
+) -> list[float]:
+    """Post SAMPLES events one by one; return how long after its acceptance each arrived, sorted."""
+    accepted: dict[str, float] = {}
+    for n in range(SAMPLES):
+        email = f"sample{n}@example.com"
+        emit(account, [NewEvent(name, type=type, data={"email": email})])
+        accepted[email] = time.monotonic()
+        time.sleep(0.1)
+    receiver.wait_for(SAMPLES, timeout=60)
+    arrived = {request.json()["email"]: request.at for request in receiver.requests}
+    return sorted(arrived[email] - at for email, at in accepted.items())
+
+
+def still_waiting(account: Account) -> int:
+    return Delivery.objects.filter(webhook__account=account, status="pending").count()
+
+
+def test_an_account_with_one_event_waiting_is_served_within_a_second_behind_10000_of_anothers(
+    account, make_webhook, receiver, other_receiver, worker_process
+):
+    make_webhook(url=receiver.url, events=("delivered",))
+    small = Account.objects.create(name="Small")
+    make_webhook(url=other_receiver.url, events=("delivered",), owner=small)
+    worker_process()
+
+    flood(account, FLOOD)
+    waits = latencies(small, other_receiver)
+    behind = still_waiting(account)
+
+    assert behind > 1000, "the flood drained before the samples were taken"
+    assert waits[-1] <= GOAL, f"latencies (s): {[round(w, 2) for w in waits]}"
+
+
+def test_a_campaign_flood_does_not_delay_the_same_accounts_transactional_webhook(
+    account, make_webhook, receiver, other_receiver, worker_process
+):
+    make_webhook(url=receiver.url, type="marketing", events=("delivered",))
+    make_webhook(url=other_receiver.url, events=("delivered",))
+    worker_process()
+
+    flood(account, FLOOD, type="marketing")
+    waits = latencies(account, other_receiver)
+
+    assert still_waiting(account) > 1000
+    assert waits[-1] <= GOAL, f"latencies (s): {[round(w, 2) for w in waits]}"
+
+
+def test_a_flood_to_one_webhook_does_not_hold_the_accounts_other_webhooks(
+    account, make_webhook, receiver, other_receiver, worker_process
+):
+    make_webhook(url=receiver.url, type="marketing", events=("opened",))
+    make_webhook(url=other_receiver.url, type="marketing", events=("click",))
+    worker_process()
+
+    flood(account, FLOOD, name="opened", type="marketing")
+    waits = latencies(account, other_receiver, name="click", type="marketing")
+
+    assert still_waiting(account) > 1000
+    assert waits[-1] <= GOAL, f"latencies (s): {[round(w, 2) for w in waits]}"
+
+
+def test_wiping_redis_in_the_middle_of_a_flood_loses_nothing(
+    account, make_webhook, receiver, other_receiver, worker_process, redis
+):
+    make_webhook(url=receiver.url, type="marketing", events=("delivered",))
+    small = Account.objects.create(name="Small")
+    make_webhook(url=other_receiver.url, events=("delivered",), owner=small)
+    worker_process(WEBHOOKS_SWEEP_INTERVAL="0.5")
+    flood(account, 3000, type="marketing")
+    flood(small, 300)
+    receiver.wait_for(200, timeout=60)
+
+    redis.flushdb()
+
+    wait_until(lambda: Delivery.objects.filter(status="succeeded").count() == 3300, timeout=180, interval=0.5)
+    assert len(receiver.unique()) == 3000
+    assert len(other_receiver.unique()) == 300
