@@ -109,12 +109,9 @@ class Hostile:
         self.requests = 0
         self._lock = threading.Lock()
         self._sock = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/hook"
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._sock.getsockname()[1]}/hook"
 
     def start(self) -> Hostile:
         self._thread.start()

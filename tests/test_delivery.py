@@ -490,3 +490,110 @@ def test_a_claim_skips_deliveries_whose_webhook_is_gone(account, make_webhook, r
     # The webhook was deleted between the claim's UPDATE and the read of the webhooks.
     _, claimed = Delivery.objects.claim([delivery.pk], sending.lease(), webhooks=lambda ids: {})
     assert claimed == []
+
+
+def test_one_round_where_one_answer_cannot_be_read_sends_every_other_delivery_once(
+    account, make_webhook, receiver, settings
+):
+    from tests.hostile import BEHAVIOURS, Hostile
+
+    odd = Hostile(BEHAVIOURS["Retry-After: superscript two"]()).start()
+    try:
+        make_webhook(url=receiver.url, events=("delivered",))
+        make_webhook(url=odd.url, events=("delivered",))
+        emit_stored(account, [NewEvent("delivered") for _ in range(5)])
+        ids = list(Delivery.objects.values_list("pk", flat=True))
+        outcomes = sending.deliver(ids)
+    finally:
+        odd.stop()
+    assert outcomes == {"delivered": 5, "retry": 5}
+    assert len(receiver.requests) == len(receiver.unique()) == 5
+    # The unreadable Retry-After is ignored: the schedule's 5 s, not a crash.
+    assert set(Delivery.objects.filter(webhook__url=odd.url).values_list("status", flat=True)) == {"pending"}
+
+
+def test_an_unexpected_error_judging_one_answer_is_that_deliverys_failed_attempt(
+    account, make_webhook, receiver, monkeypatch
+):
+    from webhooks.sending import outcome
+
+    make_webhook(url=receiver.url, events=("delivered",))
+    unlucky, *others = [emit_one(account).pk for _ in range(4)]
+    judge = outcome._judge
+
+    def breaks_on_one(sent, now):
+        if sent.delivery.pk == unlucky and sent.response is not None:
+            raise RuntimeError("boom")
+        return judge(sent, now)
+
+    monkeypatch.setattr(outcome, "_judge", breaks_on_one)
+    assert sending.deliver([unlucky, *others]) == {"delivered": 3, "retry": 1}
+    assert Delivery.objects.get(pk=unlucky).attempts.get().error == "The answer could not be read (RuntimeError)"
+    assert len(receiver.requests) == 4
+
+
+def test_when_the_database_refuses_one_outcome_the_others_of_the_round_are_recorded(
+    account, make_webhook, receiver, monkeypatch, settings
+):
+    from django.db import DatabaseError
+
+    from webhooks.sending import record
+
+    make_webhook(url=receiver.url, events=("delivered",))
+    refused, *others = [emit_one(account).pk for _ in range(4)]
+    write = record.write
+
+    def refuses_one(outcomes):
+        if any(o.delivery_id == refused and o.body for o in outcomes):
+            raise DatabaseError("invalid byte sequence")
+        return write(outcomes)
+
+    monkeypatch.setattr(record, "write", refuses_one)
+    assert sending.deliver([refused, *others]) == {"delivered": 4}
+    assert len(receiver.requests) == 4
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"succeeded"}
+    attempt = Delivery.objects.get(pk=refused).attempts.get()
+    assert (attempt.response_status, attempt.response_body, attempt.error) == (200, "", record.REFUSED)
+
+
+@pytest.mark.parametrize(
+    "value,seconds",
+    [
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("²", None),  # a digit to str.isdigit, not to float()
+        ("-5", None),
+        ("1e3", None),
+        ("9" * 5000, float("inf")),  # longer than int() takes; capped by the caller
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # in the past
+        ("Sun, 29 Nov 2026 10:00:30 GMT", 30.0),
+        ("Sun, 29 Nov 2026 10:00:30 -0000", 30.0),
+        ("Sun, 29 Nov 2026 10:00:30", 30.0),
+        ("Sun, 29 Nov 2026 11:00:30 +0100", 30.0),
+        ("tomorrow", None),
+        ("", None),
+    ],
+)
+def test_retry_after_reads_ascii_digits_or_an_http_date_in_utc(value, seconds):
+    from datetime import UTC, datetime
+
+    from webhooks.sending.outcome import retry_after
+
+    assert retry_after(value, datetime(2026, 11, 29, 10, 0, 0, tzinfo=UTC)) == seconds
+
+
+def test_retry_after_is_capped_and_an_unreadable_one_ignored(account, make_webhook, receiver, settings):
+    settings.WEBHOOKS_RETRY_AFTER_MAX = 60.0
+    assert (
+        timedelta(seconds=59)
+        < next_attempt_after(Reply(status=503, headers={"Retry-After": "9" * 40}), account, make_webhook, receiver)
+        <= timedelta(seconds=60)
+    )
+
+
+def test_everything_stored_from_a_receiver_is_storable():
+    from webhooks import storable
+
+    assert storable.text("a\x00b\ud800c\udfffd") == "a\ufffdb\ufffdc\ufffdd"
+    assert storable.text("x" * 10, limit=4) == "xxxx"
+    assert storable.headers_json({"X-\x00": "v\ud800", "Big": "y" * 100}, limit=50) == '{"X-\ufffd": "v\ufffd"}'
