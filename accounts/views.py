@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import ratelimit
 from accounts.decorators import account_required
 from accounts.forms import AccountSettingsForm, ApiKeyForm
-from accounts.models import ApiKey
+from accounts.models import ApiKey, User
 
 # Per address and email: enough for typos, too few to guess a password.
 LOGIN_LIMIT, LOGIN_WINDOW = 10, 300
@@ -112,5 +112,5 @@ def set_language(request: HttpRequest) -> HttpResponse:
     response = i18n.set_language(request)
     language = request.POST.get("language", "")
     if request.user.is_authenticated and language in dict(settings.LANGUAGES):
-        type(request.user).objects.filter(pk=request.user.pk).update(language=language)
+        User.objects.filter(pk=request.user.pk).update(language=language)
     return response
