@@ -24,7 +24,7 @@ def time_zone_choices() -> list[Any]:
     """Every time zone, grouped by region (Africa, America, Europe...) as a <select> shows them."""
     regions: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for name in time_zone_names()[1:]:
-        region, _slash, place = name.partition("/")
+        region = name.partition("/")[0]
         # The whole name, as the payloads and the pages' zone say it: a closed <select> hides the group.
         regions[region].append((name, name.replace("_", " ")))
     return [("UTC", "UTC"), *sorted(regions.items())]
