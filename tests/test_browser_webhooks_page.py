@@ -122,3 +122,21 @@ def test_the_events_page_updates_statuses_without_a_reload(
     assert page.evaluate("window.notReloaded") is True
     assert Delivery.objects.get().status == "succeeded"
     context.close()
+
+
+def test_the_send_a_test_button_is_disabled_while_its_test_is_pending(
+    browser, live_server, owner, make_webhook, receiver, worker_process
+):
+    receiver.reply.delay = 1.5
+    worker_process()
+    webhook = make_webhook(url=receiver.url + "/page")
+    context = new_context(browser, live_server, owner, viewport=DESKTOP)
+    page = context.new_page()
+    page.goto(live_server.url + f"/webhooks/{webhook.pk}/test/")
+    page.get_by_role("button", name="Send a test").click()
+    page.wait_for_url("**/test/*/")
+    button = page.locator(".test-form button[type=submit]")
+    page.wait_for_function("b => b.disabled", arg=button.element_handle())
+    page.get_by_text("HTTP 200").wait_for()
+    page.wait_for_function("b => !b.disabled", arg=button.element_handle())
+    context.close()
