@@ -7,14 +7,16 @@ PORT ?= 8000
 # The tests flush this Redis database; keep it apart from the one `make run` uses.
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run web worker test lint format bench clean
+.PHONY: install run web worker test lint format bench clean messages screenshots
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements.txt
-	touch $@
+	@echo "Installing the Python packages of requirements.txt into $(VENV)/ (about a minute, the first time only)..."
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install --quiet --upgrade pip
+	@$(VENV)/bin/pip install --quiet -r requirements.txt
+	@touch $@
+	@echo "Installed."
 
 install: $(VENV)/.installed
 
@@ -38,6 +40,19 @@ worker: install
 test: install
 	REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} DEBUG=false \
 	WEBHOOKS_ALLOW_PRIVATE_URLS=true ALLOW_PLAIN_HTTP=true $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## The Italian catalogue: collect every marked string of the code and templates into
+## locale/it/LC_MESSAGES/django.po, then compile django.mo (both are committed). Needs GNU
+## gettext (apt-get install gettext). After it, translate each new or fuzzy entry, run it again,
+## and `make test` checks that nothing is left untranslated and that the .mo matches the .po.
+messages: install
+	DEBUG=true $(PY) manage.py makemessages -l it --no-obsolete --add-location=file --ignore='tests/*' --ignore='bench/*'
+	DEBUG=true $(PY) manage.py compilemessages -l it --ignore='.venv/*'
+
+## Refresh the README's screenshots (docs/*.png) with headless Chromium.
+screenshots: install
+	REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=$${SECRET_KEY:-test-only-secret-key} DEBUG=false \
+	WEBHOOKS_ALLOW_PRIVATE_URLS=true ALLOW_PLAIN_HTTP=true SCREENSHOTS=docs $(VENV)/bin/pytest tests/test_screenshots.py -q
 
 lint: install
 	$(VENV)/bin/ruff check .

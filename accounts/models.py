@@ -4,21 +4,43 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import zoneinfo
 from datetime import timedelta
+from functools import cache
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 API_KEY_PREFIX = "xkeysib-"
 # "Last used" is shown to the minute; writing it more often would cost a write per API call.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+@cache
+def time_zone_names() -> list[str]:
+    """The IANA time zones this machine knows (tzdata), sorted, UTC first."""
+    names = sorted(name for name in zoneinfo.available_timezones() if "/" in name and not name.startswith("Etc/"))
+    return ["UTC", *names]
+
+
+def validate_time_zone(name: str) -> None:
+    if name not in time_zone_names():
+        raise ValidationError(
+            gettext("%(name)s is not a time zone. Choose one from the list, such as Europe/Rome."),
+            params={"name": name},
+            code="invalid",
+        )
+
+
 class Account(models.Model):
-    name = models.CharField(max_length=200)
-    # Brevo writes the payload `date` fields in the account's time zone.
-    time_zone = models.CharField(max_length=64, default="UTC")
+    name = models.CharField(_("account name"), max_length=200)
+    # Brevo writes the payload `date` fields in the account's time zone; the pages show times in it.
+    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC", validators=[validate_time_zone])
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -47,8 +69,11 @@ class User(AbstractUser):
     """A person who logs in with an email address; belongs to exactly one account."""
 
     username = None
-    email = models.EmailField("email address", unique=True)
+    email = models.EmailField(_("email address"), unique=True)
     account = models.ForeignKey(Account, models.CASCADE, related_name="users", null=True, blank=True)
+    # The language chosen with the header's switcher, for what is sent when the user is not
+    # looking at a page (emails); empty means the site's default.
+    language = models.CharField(max_length=10, blank=True, choices=settings.LANGUAGES)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -9,6 +10,8 @@ from webhooks.api import views as api_views
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="webhooks:list", permanent=False)),
     path("", include("accounts.urls")),
+    # Browsers and tools ask for /favicon.ico whatever the page says; answer instead of logging a 404.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("webhooks/", include("webhooks.urls")),
     path("egress-ips.json", webhook_views.egress_ips, name="egress_ips"),
     path("exports/<str:token>.csv", api_views.export_download, name="export_download"),

@@ -12,16 +12,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
 from catalog import payloads
 
 TRANSACTIONAL = "transactional"
 MARKETING = "marketing"
-TYPE_LABELS = {TRANSACTIONAL: "Transactional", MARKETING: "Marketing"}
+# Lazy, like the labels below: translated when shown, into the language of the page.
+TYPE_LABELS = {TRANSACTIONAL: _("Transactional"), MARKETING: _("Marketing")}
 
 # How the form groups the marketing events, under Brevo's own headings.
 EMAIL_GROUP = "email"
 CONTACT_GROUP = "contact"
-GROUP_HEADINGS = {EMAIL_GROUP: "When an email is", CONTACT_GROUP: "When a contact is"}
+GROUP_HEADINGS = {EMAIL_GROUP: _("When an email is:"), CONTACT_GROUP: _("When a contact is:")}
 
 Builder = Callable[[str, Mapping[str, Any], datetime, str], dict[str, Any]]
 
@@ -31,7 +35,7 @@ class EventType:
     type: str
     subscription: str
     payload_name: str
-    label: str
+    label: str | Promise  # in Brevo's words, translated lazily (locale/it has Brevo's Italian ones)
     builder: Builder
     group: str = EMAIL_GROUP
     aliases: tuple[str, ...] = field(default=())
@@ -52,31 +56,31 @@ class EventType:
 T, M = TRANSACTIONAL, MARKETING
 CATALOG: tuple[EventType, ...] = (
     # Transactional, in the order of Brevo's "Add a new webhook" form.
-    EventType(T, "sent", "request", "Sent", payloads.transactional, aliases=("request",)),
-    EventType(T, "delivered", "delivered", "Delivered", payloads.transactional),
-    EventType(T, "uniqueOpened", "unique_opened", "First opening", payloads.transactional),
-    EventType(T, "opened", "opened", "Opened", payloads.transactional),
-    EventType(T, "proxyOpen", "proxy_open", "Loaded by proxy", payloads.transactional),
-    EventType(T, "click", "click", "Clicked", payloads.transactional),
-    EventType(T, "softBounce", "soft_bounce", "Soft bounced", payloads.transactional),
-    EventType(T, "hardBounce", "hard_bounce", "Hard bounced", payloads.transactional),
-    EventType(T, "invalid", "invalid_email", "Invalid email", payloads.transactional),
-    EventType(T, "error", "error", "Error", payloads.transactional),
-    EventType(T, "deferred", "deferred", "Deferred", payloads.transactional),
-    EventType(T, "spam", "spam", "Complaint", payloads.transactional),
-    EventType(T, "unsubscribed", "unsubscribed", "Unsubscribed", payloads.transactional),
-    EventType(T, "blocked", "blocked", "Blocked", payloads.transactional),
+    EventType(T, "sent", "request", _("Sent"), payloads.transactional, aliases=("request",)),
+    EventType(T, "delivered", "delivered", _("Delivered"), payloads.transactional),
+    EventType(T, "uniqueOpened", "unique_opened", _("First opening"), payloads.transactional),
+    EventType(T, "opened", "opened", _("Opened"), payloads.transactional),
+    EventType(T, "proxyOpen", "proxy_open", _("Loaded by proxy"), payloads.transactional),
+    EventType(T, "click", "click", _("Clicked"), payloads.transactional),
+    EventType(T, "softBounce", "soft_bounce", _("Soft bounced"), payloads.transactional),
+    EventType(T, "hardBounce", "hard_bounce", _("Hard bounced"), payloads.transactional),
+    EventType(T, "invalid", "invalid_email", _("Invalid email"), payloads.transactional),
+    EventType(T, "error", "error", _("Error"), payloads.transactional),
+    EventType(T, "deferred", "deferred", _("Deferred"), payloads.transactional),
+    EventType(T, "spam", "spam", _("Complaint"), payloads.transactional),
+    EventType(T, "unsubscribed", "unsubscribed", _("Unsubscribed"), payloads.transactional),
+    EventType(T, "blocked", "blocked", _("Blocked"), payloads.transactional),
     # Marketing: email events, then contact events.
-    EventType(M, "spam", "spam", "Marked as spam", payloads.marketing_email),
-    EventType(M, "hardBounce", "hard_bounce", "Hard bounced", payloads.marketing_email),
-    EventType(M, "delivered", "delivered", "Delivered", payloads.marketing_email),
-    EventType(M, "opened", "opened", "Opened", payloads.marketing_email),
-    EventType(M, "unsubscribed", "unsubscribed", "Unsubscribed", payloads.marketing_email),
-    EventType(M, "click", "click", "Clicked", payloads.marketing_email),
-    EventType(M, "softBounce", "soft_bounce", "Soft bounced", payloads.marketing_email),
-    EventType(M, "listAddition", "list_addition", "Added to a list", payloads.contact, CONTACT_GROUP),
-    EventType(M, "contactUpdated", "contact_updated", "Updated", payloads.contact, CONTACT_GROUP),
-    EventType(M, "contactDeleted", "contact_deleted", "Deleted", payloads.contact, CONTACT_GROUP),
+    EventType(M, "spam", "spam", _("Marked as spam"), payloads.marketing_email),
+    EventType(M, "hardBounce", "hard_bounce", _("Hard bounced"), payloads.marketing_email),
+    EventType(M, "delivered", "delivered", _("Delivered"), payloads.marketing_email),
+    EventType(M, "opened", "opened", _("Opened"), payloads.marketing_email),
+    EventType(M, "unsubscribed", "unsubscribed", _("Unsubscribed"), payloads.marketing_email),
+    EventType(M, "click", "click", _("Clicked"), payloads.marketing_email),
+    EventType(M, "softBounce", "soft_bounce", _("Soft bounced"), payloads.marketing_email),
+    EventType(M, "listAddition", "list_addition", _("Added to a list"), payloads.contact, CONTACT_GROUP),
+    EventType(M, "contactUpdated", "contact_updated", _("Updated"), payloads.contact, CONTACT_GROUP),
+    EventType(M, "contactDeleted", "contact_deleted", _("Deleted"), payloads.contact, CONTACT_GROUP),
 )
 
 _BY_NAME: dict[tuple[str, str], EventType] = {}

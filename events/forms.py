@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 import catalog
 from catalog import payloads
@@ -20,17 +22,17 @@ def event_choices() -> list[Any]:
 
 
 class SimulateForm(forms.Form):
-    event = forms.ChoiceField(label="Event", choices=event_choices)
+    event = forms.ChoiceField(label=gettext_lazy("Event"), choices=event_choices)
     email = forms.EmailField(
-        label="Contact email",
+        label=gettext_lazy("Contact email"),
         initial="jane.doe@example.com",
-        error_messages={"invalid": "Enter an email address, such as jane.doe@example.com."},
+        error_messages={"invalid": gettext_lazy("Enter an email address, such as jane.doe@example.com.")},
     )
     data = forms.CharField(
-        label="More payload fields",
+        label=gettext_lazy("More payload fields"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": '{"subject": "Your order has shipped"}'}),
-        help_text='A JSON object merged over the sample values, e.g. {"reason": "550 no such user"}.',
+        help_text=gettext_lazy('A JSON object merged over the sample values, e.g. {"reason": "550 no such user"}.'),
     )
 
     def clean_data(self) -> dict[str, Any]:
@@ -40,9 +42,9 @@ class SimulateForm(forms.Form):
         try:
             value = json.loads(raw)
         except ValueError as exc:
-            raise forms.ValidationError(f"This is not valid JSON: {exc}.") from None
+            raise forms.ValidationError(_("This is not valid JSON: %(error)s.") % {"error": exc}) from None
         if not isinstance(value, dict):
-            raise forms.ValidationError('Enter a JSON object, such as {"subject": "Hello"}.')
+            raise forms.ValidationError(_('Enter a JSON object, such as {"subject": "Hello"}.'))
         return value
 
     def new_event(self) -> NewEvent:

@@ -10,7 +10,7 @@ from django.utils import timezone
 import catalog
 from accounts.models import Account
 
-TYPE_CHOICES = [(catalog.TRANSACTIONAL, "Transactional"), (catalog.MARKETING, "Marketing")]
+TYPE_CHOICES = list(catalog.TYPE_LABELS.items())
 
 
 class Event(models.Model):
@@ -52,4 +52,4 @@ class Event(models.Model):
     @property
     def label(self) -> str:
         event = self.event_type()
-        return event.label if event else self.name
+        return str(event.label) if event else self.name

@@ -215,6 +215,30 @@ def worker_process(transactional_db, redis, tmp_path) -> Iterator[Callable[..., 
             proc.kill()
 
 
+def record_attempt(delivery, number: int = 1, status: int | None = None, error: str = "", **fields):
+    """An attempt of `delivery` as history, counted in the hourly counts as the engine counts it.
+
+    For pages that read the history; the tests of the engine itself send real requests.
+    """
+    from webhooks import sql
+    from webhooks.models import Attempt
+
+    attempt = Attempt.objects.create(
+        delivery=delivery,
+        number=number,
+        request_url=fields.pop("request_url", delivery.webhook.url),
+        request_body=fields.pop("request_body", "{}"),
+        response_status=status,
+        error=error,
+        **fields,
+    )
+    if not delivery.is_test and attempt.is_complete:
+        hour = attempt.started_at.replace(minute=0, second=0, microsecond=0)
+        ok = attempt.is_success
+        sql.count_hours([(delivery.webhook_id, hour, int(ok), int(not ok))])
+    return attempt
+
+
 def wait_until(condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.05) -> object:
     deadline = time.monotonic() + timeout
     while True:

@@ -305,7 +305,8 @@ def test_an_endpoint_that_answers_one_attempt_in_three_is_paused(account, make_w
 def pause_over(webhook, settings) -> None:
     settings.WEBHOOKS_PAUSE = 600.0
     Webhook.objects.filter(pk=webhook.pk).update(
-        paused_until=timezone.now() - timedelta(seconds=1), pause_reason="5 attempts in a row got no answer"
+        paused_until=timezone.now() - timedelta(seconds=1),
+        pause_cause={"kind": "streak", "count": 5, "last": "Timed out after 15 s"},
     )
 
 
@@ -320,7 +321,7 @@ def test_after_the_pause_one_probe_goes_first_and_its_answer_resumes_everything(
     probe, *others = receiver.requests
     assert all(request.at >= probe.at + 0.5 for request in others)
     webhook.refresh_from_db()
-    assert (webhook.paused_until, webhook.probe_until, webhook.pause_reason) == (None, None, "")
+    assert (webhook.paused_until, webhook.probe_until, webhook.pause_cause) == (None, None, {})
 
 
 def test_a_probe_that_gets_no_answer_pauses_the_endpoint_again(account, make_webhook, settings):

@@ -141,6 +141,8 @@ def test_retry_all_failed_since_reads_the_time_in_utc_as_the_page_says(owner_cli
 
 def test_retry_all_failed_needs_a_date(owner_client, webhook):
     response = owner_client.post(f"/webhooks/{webhook.pk}/deliveries/retry-failed/", {"since": "soon"}, follow=True)
+    assert "Enter the date and time as YYYY-MM-DD HH:MM, such as 2026-01-31 09:30." in response.content.decode()
+    response = owner_client.post(f"/webhooks/{webhook.pk}/deliveries/retry-failed/", {}, follow=True)
     assert "Choose the date and time" in response.content.decode()
 
 
@@ -248,7 +250,7 @@ def test_simulate_an_event_emits_it_to_the_subscribed_webhooks(owner_client, acc
         {"event": "transactional:click", "email": "sam@example.com", "data": '{"link": "https://x.example/p"}'},
         follow=True,
     )
-    assert "Clicked event simulated: 1 webhook(s) will receive it." in response.content.decode()
+    assert "Clicked event simulated: 1 webhook will receive it." in response.content.decode()
     event = Event.objects.get()
     delivery = event.deliveries.get()
     assert delivery.webhook == webhook

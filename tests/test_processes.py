@@ -129,22 +129,40 @@ def test_make_run_migrates_prints_the_demo_login_and_serves_with_a_worker(tmp_pa
     port = free_port()
     proc = start(["make", "-s", "run"], PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}")
     started.append(proc)
-    output = read_until(proc, "Log in as")
-    assert "demo@example.com / demo-password" in output
-    assert "API key:  xkeysib-demo-" in read_until(proc, "API key")
-    session = requests.Session()
-    login = wait_for_http(f"http://127.0.0.1:{port}/login/")
-    token = session.get(login.url, timeout=30).cookies["csrftoken"]
-    page = session.post(
-        login.url,
-        {"username": "demo@example.com", "password": "demo-password", "csrfmiddlewaretoken": token},
-        headers={"Referer": login.url},
-        timeout=30,
-    )
-    assert page.status_code == 200 and "Add a new webhook" in page.text
-    read_until(proc, WORKER_READY)
-    output = stop(proc)
-    assert "warm shut down requested" in output and "Shutting down: Master" in output
+    try:
+        output = read_until(proc, "Log in as")
+        assert "Checking Redis, migrating the database" in output  # says what it does while it works
+        assert "demo@example.com / demo-password" in output
+        rest = read_until(proc, "Press Ctrl-C to stop")
+        assert "API key:  xkeysib-demo-" in rest
+        assert "operator@example.com / operator-password" in rest  # the dashboard it advertises can be opened
+        session = requests.Session()
+        login = wait_for_http(f"http://127.0.0.1:{port}/login/")
+        token = session.get(login.url, timeout=30).cookies["csrftoken"]
+        page = session.post(
+            login.url,
+            {"username": "demo@example.com", "password": "demo-password", "csrfmiddlewaretoken": token},
+            headers={"Referer": login.url},
+            timeout=30,
+        )
+        assert page.status_code == 200 and "Add a new webhook" in page.text
+        favicon = requests.get(f"http://127.0.0.1:{port}/favicon.ico", timeout=30, allow_redirects=False)
+        assert favicon.status_code == 301 and favicon.headers["Location"].endswith("favicon.svg")  # no "Not Found" log
+        operator = requests.Session()
+        token = operator.get(f"http://127.0.0.1:{port}/admin/login/", timeout=30).cookies["csrftoken"]
+        dashboard = operator.post(
+            f"http://127.0.0.1:{port}/admin/login/?next=/admin/django_rq/dashboard/",
+            {"username": "operator@example.com", "password": "operator-password", "csrfmiddlewaretoken": token},
+            headers={"Referer": f"http://127.0.0.1:{port}/admin/login/"},
+            timeout=30,
+        )
+        assert dashboard.status_code == 200 and "RQ" in dashboard.text and "/admin/login/" not in dashboard.url
+        read_until(proc, WORKER_READY)
+        output = stop(proc)
+        assert "warm shut down requested" in output and "Shutting down: Master" in output
+    finally:
+        if proc.poll() is None:  # a failed assertion must not leave the server running
+            stop(proc)
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

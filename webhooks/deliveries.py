@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 import catalog
 from accounts.decorators import account_required
+from webhooks import health
+from webhooks.forms import RetrySinceForm
 from webhooks.jobs import enqueue_deliveries
-from webhooks.models import Delivery, HourlyCount, Webhook
+from webhooks.models import Attempt, Delivery, Webhook
 from webhooks.views import get_webhook_for_user
 
 PAGE_SIZE = 50
@@ -49,61 +52,21 @@ def get_delivery_for_user(request: HttpRequest, webhook: Webhook, pk: int) -> De
     )
 
 
-@dataclass(frozen=True)
-class Hour:
-    start: datetime
-    succeeded: int
-    failed: int
-
-    @property
-    def total(self) -> int:
-        return self.succeeded + self.failed
-
-
-def hourly_attempts(webhook: Webhook, now: datetime) -> list[Hour]:
-    """Successful and failed attempts per hour over the last 24 hours, oldest first.
-
-    From the hourly counts the engine keeps as it records attempts (HourlyCount), not
-    from the attempts themselves: at most 24 rows, whatever the history's size.
-    """
-    first = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
-    rows = HourlyCount.objects.filter(webhook=webhook, hour__gte=first).values_list("hour", "succeeded", "failed")
-    counts = {hour: (ok, bad) for hour, ok, bad in rows}
-    hours = []
-    for n in range(24):
-        start = first + timedelta(hours=n)
-        ok, bad = counts.get(start, (0, 0))
-        hours.append(Hour(start, ok, bad))
-    return hours
-
-
-def chart(hours: list[Hour]) -> dict[str, object]:
-    """Bar geometry for the server-rendered SVG: heights in a 0-100 box."""
-    peak = max((hour.total for hour in hours), default=0) or 1
-    bars = [
-        {
-            "hour": hour,
-            "x": n * 10,
-            "ok_h": round(hour.succeeded * 100 / peak, 2),
-            "bad_h": round(hour.failed * 100 / peak, 2),
-        }
-        for n, hour in enumerate(hours)
-    ]
-    for bar in bars:
-        bar["ok_y"] = 100 - bar["ok_h"]
-        bar["bad_y"] = bar["ok_y"] - bar["bad_h"]
-    return {
-        "bars": bars,
-        "peak": peak if any(h.total for h in hours) else 0,
-        "succeeded": sum(h.succeeded for h in hours),
-        "failed": sum(h.failed for h in hours),
-    }
+def attempts_in_short() -> Prefetch:
+    """The attempts of listed deliveries, without their bodies: enough for their status text."""
+    return Prefetch(
+        "attempts", queryset=Attempt.objects.only("id", "delivery_id", "number", "response_status", "error")
+    )
 
 
 @account_required
 def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
     webhook = get_webhook_for_user(request, pk)
-    deliveries = webhook.deliveries.select_related("event_record").order_by("-created_at", "-id")
+    deliveries = (
+        webhook.deliveries.select_related("webhook")
+        .prefetch_related(attempts_in_short())
+        .order_by("-created_at", "-id")
+    )
     status = request.GET.get("status", "")
     event = request.GET.get("event", "")
     if status in FILTER_STATUSES:
@@ -119,9 +82,9 @@ def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
         "event": event,
         "statuses": [(s.value, s.label) for s in FILTER_STATUSES],
         "events": [(e.subscription, e.label) for e in catalog.for_type(webhook.type)],
-        "chart": chart(hourly_attempts(webhook, now)),
+        "chart": health.chart(health.hourly_counts([webhook.pk], now)[webhook.pk]),
         "failed_count": retryable(webhook).count(),
-        "since_default": (timezone.localtime(now) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+        "since_form": RetrySinceForm(initial={"since": timezone.localtime(now) - timedelta(days=1)}),
     }
     return render(request, "webhooks/deliveries.html", context)
 
@@ -156,7 +119,7 @@ def retry(deliveries: list[Delivery]) -> int:
 def refuse_if_disabled(request: HttpRequest, webhook: Webhook) -> bool:
     if webhook.enabled:
         return False
-    messages.error(request, "This webhook is disabled. Enable it first (Webhooks > Actions > Enable), then retry.")
+    messages.error(request, _("This webhook is disabled. Enable it first (Webhooks > Actions > Enable), then retry."))
     return True
 
 
@@ -167,9 +130,9 @@ def delivery_retry(request: HttpRequest, pk: int, delivery_pk: int) -> HttpRespo
     delivery = get_delivery_for_user(request, webhook, delivery_pk)
     if not refuse_if_disabled(request, webhook):
         if retry([delivery]):
-            messages.success(request, "Retrying now. The new attempt shows here in a moment.")
+            messages.success(request, _("Retrying now. The new attempt shows here in a moment."))
         else:
-            messages.error(request, "Only a failed or cancelled delivery can be retried.")
+            messages.error(request, _("Only a failed or cancelled delivery can be retried."))
     return redirect("webhooks:delivery", pk=webhook.pk, delivery_pk=delivery.pk)
 
 
@@ -178,18 +141,25 @@ def delivery_retry(request: HttpRequest, pk: int, delivery_pk: int) -> HttpRespo
 def retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
     """ "Retry all failed since…": every failed delivery of the webhook created since a moment."""
     webhook = get_webhook_for_user(request, pk)
-    since = parse_datetime(request.POST.get("since", ""))
-    if since is None:
-        messages.error(request, "Choose the date and time from which to retry failed deliveries.")
+    form = RetrySinceForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.errors["since"][0])
         return redirect("webhooks:deliveries", pk=webhook.pk)
-    if timezone.is_naive(since):
-        # The page shows every time in UTC, and says so next to this field.
-        since = timezone.make_aware(since, UTC)
+    # A time without a zone is in the account's, which the page names next to the field.
+    since = form.cleaned_data["since"]
     if not refuse_if_disabled(request, webhook):
         # Cancelled ones too: what a disabled webhook missed is sent once it is enabled again.
         count = retry(list(retryable(webhook, since)))
         if count:
-            messages.success(request, f"Retrying {count} failed deliver{'y' if count == 1 else 'ies'}.")
+            messages.success(
+                request,
+                ngettext("Retrying %(count)s failed delivery.", "Retrying %(count)s failed deliveries.", count)
+                % {"count": count},
+            )
         else:
-            messages.success(request, f"No failed deliveries since {since:%Y-%m-%d %H:%M} UTC: nothing to retry.")
+            messages.success(
+                request,
+                _("No failed deliveries since %(since)s: nothing to retry.")
+                % {"since": date_format(timezone.localtime(since), "SHORT_DATETIME_FORMAT")},
+            )
     return redirect("webhooks:deliveries", pk=webhook.pk)

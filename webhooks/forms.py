@@ -1,4 +1,4 @@
-"""The "Add a new webhook" form and the "Send a test" form."""
+"""The "Add a new webhook" form, the "Send a test" form and the "Retry all failed since" field."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 import catalog
 from webhooks import validators
@@ -32,38 +34,41 @@ class HttpURLField(forms.URLField):
 
 class WebhookForm(forms.ModelForm):
     url = HttpURLField(
-        label="URL",
+        label=_("URL"),
         max_length=2048,
         assume_scheme="https",
-        error_messages={"invalid": URL_ERROR, "required": "Enter the URL of your app that receives the events."},
+        error_messages={"invalid": URL_ERROR, "required": _("Enter the URL of your app that receives the events.")},
         widget=forms.URLInput(attrs={"placeholder": "https://example.com/webhooks/brevo", "autocomplete": "off"}),
     )
     type = forms.ChoiceField(
-        label="Type", choices=Webhook._meta.get_field("type").choices, widget=forms.RadioSelect, initial="transactional"
+        label=_("Type"),
+        choices=Webhook._meta.get_field("type").choices,
+        widget=forms.RadioSelect,
+        initial="transactional",
     )
     transactional_events = forms.MultipleChoiceField(
-        label="Events",
+        label=_("Events"),
         choices=event_choices(catalog.TRANSACTIONAL),
         widget=forms.CheckboxSelectMultiple,
         required=False,
     )
     marketing_events = forms.MultipleChoiceField(
-        label="Events",
+        label=_("Events"),
         choices=event_choices(catalog.MARKETING),
         widget=forms.CheckboxSelectMultiple,
         required=False,
     )
 
     auth_token = forms.CharField(
-        label="Bearer token",
+        label=_("Bearer token"),
         required=False,
         strip=True,
         max_length=validators.TOKEN_MAX,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
-    remove_auth_token = forms.BooleanField(label="Remove the bearer token", required=False)
+    remove_auth_token = forms.BooleanField(label=_("Remove the bearer token"), required=False)
     custom_headers = forms.CharField(
-        label="Custom headers",
+        label=_("Custom headers"),
         required=False,
         widget=forms.Textarea(
             attrs={"rows": 3, "placeholder": "X-Api-Key: 1234\nX-Tenant: acme", "spellcheck": "false"}
@@ -73,17 +78,25 @@ class WebhookForm(forms.ModelForm):
     class Meta:
         model = Webhook
         fields = ["type", "url", "description", "batched"]
-        labels = {"batched": "Batched"}
+        labels = {"url": _("URL"), "description": _("Description"), "batched": _("Batched")}
 
-        widgets = {"description": forms.TextInput(attrs={"placeholder": "e.g. Order notifications for our CRM"})}
+        widgets = {"description": forms.TextInput(attrs={"placeholder": _("e.g. Order notifications for our CRM")})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         window = settings.WEBHOOKS_BATCH_WINDOW
-        span = f"{window / 60:g}-minute" if window >= 60 else f"{window:g}-second"
-        self.fields[
-            "batched"
-        ].help_text = f"Send the events of each {span} window together, as one JSON array of up to 500 events."
+        if window >= 60 and window % 60 == 0:
+            minutes = int(window // 60)
+            help_text = ngettext(
+                "Send the events of each %(count)s-minute window together, as one JSON array of up to 500 events.",
+                "Send the events of each %(count)s-minute window together, as one JSON array of up to 500 events.",
+                minutes,
+            ) % {"count": minutes}
+        else:
+            help_text = _(
+                "Send the events of each %(count)s-second window together, as one JSON array of up to 500 events."
+            ) % {"count": f"{window:g}"}
+        self.fields["batched"].help_text = help_text
         if not self.instance._state.adding:
             # As in Brevo's API, a webhook keeps its type; make a new one to change it.
             self.fields["type"].disabled = True
@@ -109,7 +122,7 @@ class WebhookForm(forms.ModelForm):
                 continue
             name, colon, value = line.partition(":")
             if not colon:
-                raise ValidationError(f"Line {number}: write each header as Name: value.")
+                raise ValidationError(_("Line %(number)s: write each header as Name: value.") % {"number": number})
             headers.append({"key": name, "value": value})
         return validators.validate_headers(headers)
 
@@ -154,7 +167,7 @@ class WebhookForm(forms.ModelForm):
 
 
 class SendTestForm(forms.Form):
-    event = forms.ChoiceField(label="Event", error_messages={"required": "Choose the event to send."})
+    event = forms.ChoiceField(label=_("Event"), error_messages={"required": _("Choose the event to send.")})
 
     def __init__(self, webhook: Webhook, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -172,3 +185,21 @@ class SendTestForm(forms.Form):
         event = catalog.get(self.webhook.type, self.cleaned_data["event"])
         assert event is not None  # the choices are the webhook's own events
         return event
+
+
+class RetrySinceForm(forms.Form):
+    """ "Retry all failed since…": a date and time typed the same way in every browser and language."""
+
+    since = forms.DateTimeField(
+        label=_("Retry all failed since"),
+        localize=True,
+        # One format that every language's input formats accept, whatever the browser's locale.
+        widget=forms.DateTimeInput(
+            format="%Y-%m-%d %H:%M",
+            attrs={"placeholder": "2026-01-31 09:30", "spellcheck": "false", "aria-describedby": "since-help"},
+        ),
+        error_messages={
+            "required": _("Choose the date and time from which to retry failed deliveries."),
+            "invalid": _("Enter the date and time as YYYY-MM-DD HH:MM, such as 2026-01-31 09:30."),
+        },
+    )

@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 import catalog
 from accounts.models import Account
@@ -27,11 +29,13 @@ from webhooks.fields import OrderedJSONField
 # The `event` of a Delivery that carries a batch of events as one JSON array.
 BATCH_EVENT = "batch"
 
-TYPE_CHOICES = [(catalog.TRANSACTIONAL, "Transactional"), (catalog.MARKETING, "Marketing")]
+TYPE_CHOICES = list(catalog.TYPE_LABELS.items())
 
 
 def limit_message() -> str:
-    return f"You can create up to {settings.WEBHOOKS_MAX_PER_ACCOUNT} webhooks. Delete one to add a new one."
+    return _("You can create up to %(limit)s webhooks. Delete one to add a new one.") % {
+        "limit": settings.WEBHOOKS_MAX_PER_ACCOUNT
+    }
 
 
 MASK = "••••••"
@@ -66,6 +70,14 @@ def unmask_url(new: str, old: str) -> str:
         if parts.netloc == masked_old.netloc:
             return urlunsplit(parts._replace(netloc=urlsplit(old).netloc))
     return new
+
+
+# Why an endpoint was paused (webhooks.sending.breaker), one sentence per kind of cause.
+PAUSE_CAUSES = {
+    "streak": gettext_lazy("%(count)s attempts in a row got no answer (last: %(last)s)"),
+    "share": gettext_lazy("%(count)s of its last %(of)s attempts got no answer (last: %(last)s)"),
+    "probe": gettext_lazy("the probe after the pause got no answer (%(last)s)"),
+}
 
 
 class WebhookQuerySet(models.QuerySet["Webhook"]):
@@ -110,7 +122,9 @@ class Webhook(models.Model):
     # answering, for Brevo's 10 minutes; until then its deliveries wait instead of holding
     # up workers. Once it has passed, one probe goes first (`probe_until` while it is out).
     paused_until = models.DateTimeField(null=True, blank=True)
-    pause_reason = models.TextField(blank=True)
+    # Why: {"kind": "streak" | "share" | "probe", "count", "of", "last"}, told in the
+    # reader's language by `pause_reason`.
+    pause_cause = models.JSONField(default=dict, blank=True)
     probe_until = models.DateTimeField(null=True, blank=True)
     # Attempts in a row, across workers, that got no answer at all; any answer resets it.
     unanswered_streak = models.PositiveIntegerField(default=0)
@@ -135,6 +149,15 @@ class Webhook(models.Model):
     @property
     def is_paused(self) -> bool:
         return self.paused_until is not None and self.paused_until > timezone.now()
+
+    @property
+    def pause_reason(self) -> str:
+        """Why the circuit breaker paused the endpoint, in the active language."""
+        cause = self.pause_cause or {}
+        told = PAUSE_CAUSES.get(cause.get("kind", ""))
+        if told is None:
+            return str(_("your app did not answer"))
+        return str(told) % {"count": cause.get("count", 0), "of": cause.get("of", 0), "last": cause.get("last", "")}
 
     def clean(self) -> None:
         if self._state.adding and self.account_id is not None and self.account_is_full():
@@ -176,12 +199,14 @@ class Webhook(models.Model):
         """Canonical subscription names for `names`, or a ValidationError naming the bad ones."""
         names = list(names)
         if not names:
-            raise ValidationError("Select at least one event.", code="required")
+            raise ValidationError(_("Select at least one event."), code="required")
         unknown = [name for name in names if catalog.get(self.type, name) is None]
         if unknown:
-            label = catalog.TYPE_LABELS.get(self.type, self.type)
+            label = str(catalog.TYPE_LABELS.get(self.type, self.type))
             raise ValidationError(
-                f"Not a {label.lower()} event: {', '.join(unknown)}.", code="invalid_event", params={"events": unknown}
+                _("Not a %(type)s event: %(events)s.") % {"type": label.lower(), "events": ", ".join(unknown)},
+                code="invalid_event",
+                params={"events": unknown},
             )
         canonical = {catalog.get(self.type, name).subscription for name in names}  # type: ignore[union-attr]
         return [event.subscription for event in catalog.for_type(self.type) if event.subscription in canonical]
@@ -209,8 +234,10 @@ class Subscription(models.Model):
 
     def clean(self) -> None:
         if catalog.get(self.webhook.type, self.event) is None:
-            label = catalog.TYPE_LABELS.get(self.webhook.type, self.webhook.type)
-            raise ValidationError({"event": f"Not a {label.lower()} event: {self.event}."})
+            label = str(catalog.TYPE_LABELS.get(self.webhook.type, self.webhook.type))
+            raise ValidationError(
+                {"event": _("Not a %(type)s event: %(events)s.") % {"type": label.lower(), "events": self.event}}
+            )
 
 
 # What sending needs of a webhook, and no more: loading whole rows cost more than the requests.
@@ -334,15 +361,15 @@ class Delivery(SentAs, models.Model):
     """One event (or one test, or one batch of events) owed to one webhook."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        PENDING = "pending", gettext_lazy("Pending")
+        SENDING = "sending", gettext_lazy("Sending")
+        SUCCEEDED = "succeeded", gettext_lazy("Succeeded")
+        FAILED = "failed", gettext_lazy("Failed")
+        CANCELLED = "cancelled", gettext_lazy("Cancelled")
         # Events of a batched webhook: waiting for the window to close, then part of a batch
         # (a Delivery of its own) whose outcome they take when it is done.
-        WAITING = "waiting", "Waiting for its batch"
-        BATCHED = "batched", "In a batch"
+        WAITING = "waiting", gettext_lazy("Waiting for its batch")
+        BATCHED = "batched", gettext_lazy("In a batch")
 
     webhook = models.ForeignKey(Webhook, models.CASCADE, related_name="deliveries")
     # The stored event this delivers; empty for tests and batches.
@@ -396,9 +423,26 @@ class Delivery(SentAs, models.Model):
     @property
     def label(self) -> str:
         if self.is_batch:
-            return f"Batch of {self.batch_size} events"
+            return ngettext("Batch of %(count)s event", "Batch of %(count)s events", self.batch_size) % {
+                "count": self.batch_size
+            }
         event = self.event_type()
-        return event.label if event else self.event
+        return str(event.label) if event else self.event
+
+    @property
+    def status_text(self) -> str:
+        """The status in words: "Retrying (attempt 2 failed: HTTP 500)" rather than a bare "Pending"."""
+        if self.status == self.Status.PENDING and self.attempt_count:
+            attempt = self.last_attempt()
+            if attempt is not None and attempt.is_complete and not attempt.is_success:
+                return _("Retrying (attempt %(number)s failed: %(answer)s)") % {
+                    "number": attempt.number,
+                    "answer": attempt.answer,
+                }
+            return _("Retrying")
+        if self.status == self.Status.SENDING and self.attempt_count > 1:
+            return _("Sending (attempt %(number)s)") % {"number": self.attempt_count}
+        return str(self.get_status_display())
 
     def last_attempt(self) -> Attempt | None:
         # Lists prefetch the attempts; use them rather than one more query per row.
@@ -433,6 +477,18 @@ class Attempt(models.Model):
     def is_success(self) -> bool:
         return self.response_status is not None and 200 <= self.response_status < 300
 
+    @property
+    def is_complete(self) -> bool:
+        # Written before its request, completed after it: until then neither is set.
+        return self.response_status is not None or bool(self.error)
+
+    @property
+    def answer(self) -> str:
+        """ "HTTP 500", or why there was no answer ("Connection refused")."""
+        if self.response_status is not None:
+            return _("HTTP %(status)s") % {"status": self.response_status}
+        return self.error or _("no answer yet")
+
 
 class HourlyCount(models.Model):
     """Attempts of one webhook in one hour, counted as they are recorded.
@@ -462,6 +518,18 @@ class AccountTurns(Account):
         proxy = True
         verbose_name = "delivery queue"
         verbose_name_plural = "delivery queues"
+
+    @property
+    def is_complete(self) -> bool:
+        # Written before its request, completed after it: until then neither is set.
+        return self.response_status is not None or bool(self.error)
+
+    @property
+    def answer(self) -> str:
+        """ "HTTP 500", or why there was no answer ("Connection refused")."""
+        if self.response_status is not None:
+            return _("HTTP %(status)s") % {"status": self.response_status}
+        return self.error or _("no answer yet")
 
 
 class ExportQuerySet(models.QuerySet["Export"]):

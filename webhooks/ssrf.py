@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 ALLOWED_SCHEMES = ("http", "https")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -53,27 +54,27 @@ def private_urls_allowed() -> bool:
 def parse(url: str) -> Target:
     """The scheme, host and port of `url`, or UnsafeURL saying what is wrong with it."""
     if not isinstance(url, str) or not url:
-        raise UnsafeURL("Enter a URL.")
+        raise UnsafeURL(_("Enter a URL."))
     # Spaces, control and invisible characters (zero-width, bidi overrides, surrogates) have no
     # place in a URL and make one look like another.
     if any(ord(char) < 33 or unicodedata.category(char) in INVISIBLE for char in url):
-        raise UnsafeURL("The URL must not contain spaces, control characters or invisible characters.")
+        raise UnsafeURL(_("The URL must not contain spaces, control characters or invisible characters."))
     try:
         parts: SplitResult = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise UnsafeURL("The URL is not valid (check the host name and the port).") from None
+        raise UnsafeURL(_("The URL is not valid (check the host name and the port).")) from None
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
-        raise UnsafeURL("Only http:// and https:// URLs are allowed.")
+        raise UnsafeURL(_("Only http:// and https:// URLs are allowed."))
     host = parts.hostname
     if not host:
-        raise UnsafeURL("The URL has no host name.")
+        raise UnsafeURL(_("The URL has no host name."))
     try:
         # Internationalised names travel as punycode; a name that cannot be encoded is not a host.
         ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
     except UnicodeError:
-        raise UnsafeURL("The host name of the URL is not valid.") from None
+        raise UnsafeURL(_("The host name of the URL is not valid.")) from None
     return Target(scheme, ascii_host, port or (443 if scheme == "https" else 80))
 
 
@@ -103,23 +104,23 @@ def refusal(address: IPAddress) -> str | None:
         if wrapped is not None:
             return refusal(wrapped)
     if address == METADATA:
-        return "the cloud metadata address"
+        return _("the cloud metadata address")
     if address.is_loopback:
-        return "a loopback address"
+        return _("a loopback address")
     if address.is_unspecified:
-        return "an unspecified address"
+        return _("an unspecified address")
     if address.is_link_local:
-        return "a link-local address"
+        return _("a link-local address")
     if address.is_multicast:
-        return "a multicast address"
+        return _("a multicast address")
     if isinstance(address, ipaddress.IPv4Address) and address in CGNAT:
-        return "a shared (carrier-grade NAT) address"
+        return _("a shared (carrier-grade NAT) address")
     if address.is_reserved:
-        return "a reserved address"
+        return _("a reserved address")
     if address.is_private:
-        return "a private address"
+        return _("a private address")
     if not address.is_global:
-        return "a reserved address"
+        return _("a reserved address")
     return None
 
 
@@ -131,14 +132,14 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise UnsafeURL(f"Could not resolve the host name {host}.") from None
+        raise UnsafeURL(_("Could not resolve the host name %(host)s.") % {"host": host}) from None
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _name, sockaddr in infos:
         address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
         if address not in addresses:
             addresses.append(address)
     if not addresses:
-        raise UnsafeURL(f"Could not resolve the host name {host}.")
+        raise UnsafeURL(_("Could not resolve the host name %(host)s.") % {"host": host})
     return addresses
 
 
@@ -155,7 +156,10 @@ def checked_addresses(host: str, port: int) -> list[IPAddress]:
         reason = refusal(address)
         if reason:
             shown = host if literal_address(host) is not None else f"{host} ({address})"
-            raise UnsafeURL(f"Webhooks cannot be sent to {shown}: it is {reason}. Use a public URL.")
+            raise UnsafeURL(
+                _("Webhooks cannot be sent to %(host)s: it is %(reason)s. Use a public URL.")
+                % {"host": shown, "reason": reason}
+            )
     return addresses
 
 

@@ -6,6 +6,7 @@ app_name = "webhooks"
 urlpatterns = [
     path("", views.webhook_list, name="list"),
     path("new/", views.webhook_add, name="add"),
+    path("ip-addresses/", views.ip_addresses, name="ip_addresses"),
     path("<int:pk>/", views.webhook_detail, name="detail"),
     path("<int:pk>/secret/rotate/", views.rotate_secret, name="rotate_secret"),
     path("<int:pk>/edit/", views.webhook_edit, name="edit"),

@@ -12,11 +12,15 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from webhooks import ssrf
 
 URL_MAX_LENGTH = 2048
-URL_ERROR = "Enter a valid URL starting with http:// or https://, such as https://example.com/webhooks/brevo."
+URL_ERROR = gettext_lazy(
+    "Enter a valid URL starting with http:// or https://, such as https://example.com/webhooks/brevo."
+)
 MAX_HEADERS = 20
 HEADER_NAME_MAX = 100
 HEADER_VALUE_MAX = 1000
@@ -53,10 +57,12 @@ TOKEN = re.compile(r"^[\x21-\x7e]+$")
 def validate_url(url: Any) -> str:
     """`url` if it is an http(s) URL we may send to; ValidationError otherwise."""
     if not isinstance(url, str) or not url.strip():
-        raise ValidationError("Enter the URL of your app that receives the events.", code="required")
+        raise ValidationError(_("Enter the URL of your app that receives the events."), code="required")
     url = url.strip()
     if len(url) > URL_MAX_LENGTH:
-        raise ValidationError(f"The URL is too long (at most {URL_MAX_LENGTH} characters).", code="invalid")
+        raise ValidationError(
+            _("The URL is too long (at most %(max)s characters).") % {"max": URL_MAX_LENGTH}, code="invalid"
+        )
     try:
         ssrf.check_url(url)
     except ssrf.UnsafeURL as exc:
@@ -76,39 +82,50 @@ def validate_headers(headers: Iterable[Any]) -> list[dict[str, str]]:
     seen: set[str] = set()
     for header in headers:
         if not isinstance(header, dict) or not isinstance(header.get("key"), str):
-            raise ValidationError('Each header needs a "key" and a "value".', code="invalid")
+            raise ValidationError(_('Each header needs a "key" and a "value".'), code="invalid")
         name, value = header["key"].strip(), header.get("value", "")
         if not isinstance(value, str):
-            raise ValidationError(f"The value of header {name} must be text.", code="invalid")
+            raise ValidationError(_("The value of header %(name)s must be text.") % {"name": name}, code="invalid")
         value = value.strip()
         if not name or len(name) > HEADER_NAME_MAX or not HEADER_NAME.match(name):
             raise ValidationError(
-                f"{name!r} is not a valid header name: use letters, digits and dashes.", code="invalid"
+                _("%(name)r is not a valid header name: use letters, digits and dashes.") % {"name": name},
+                code="invalid",
             )
         if is_reserved_header(name):
             raise ValidationError(
-                f"The header {name} is set by brevo-hooks and cannot be changed."
-                + (" Use the bearer token or user:password@ in the URL." if name.lower() == "authorization" else ""),
+                (
+                    _("The header %(name)s is set by brevo-hooks and cannot be changed.")
+                    + (
+                        " " + _("Use the bearer token or user:password@ in the URL.")
+                        if name.lower() == "authorization"
+                        else ""
+                    )
+                )
+                % {"name": name},
                 code="reserved_header",
             )
         if len(value) > HEADER_VALUE_MAX or not HEADER_VALUE.match(value):
             raise ValidationError(
-                f"The value of header {name} must be plain ASCII text on one line, "
-                f"at most {HEADER_VALUE_MAX} characters.",
+                _("The value of header %(name)s must be plain ASCII text on one line, at most %(max)s characters.")
+                % {"name": name, "max": HEADER_VALUE_MAX},
                 code="invalid",
             )
         if name.lower() in seen:
-            raise ValidationError(f"The header {name} is given twice.", code="duplicate")
+            raise ValidationError(_("The header %(name)s is given twice.") % {"name": name}, code="duplicate")
         seen.add(name.lower())
         cleaned.append({"key": name, "value": value})
     if len(cleaned) > MAX_HEADERS:
-        raise ValidationError(f"A webhook can have at most {MAX_HEADERS} custom headers.", code="invalid")
+        raise ValidationError(
+            _("A webhook can have at most %(max)s custom headers.") % {"max": MAX_HEADERS}, code="invalid"
+        )
     return cleaned
 
 
 def validate_token(token: Any) -> str:
     if not isinstance(token, str) or not TOKEN.match(token) or len(token) > TOKEN_MAX:
         raise ValidationError(
-            f"The token must be plain ASCII text without spaces, at most {TOKEN_MAX} characters.", code="invalid"
+            _("The token must be plain ASCII text without spaces, at most %(max)s characters.") % {"max": TOKEN_MAX},
+            code="invalid",
         )
     return token

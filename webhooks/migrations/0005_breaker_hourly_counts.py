@@ -39,8 +39,8 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(
             model_name='webhook',
-            name='pause_reason',
-            field=models.TextField(blank=True),
+            name='pause_cause',
+            field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
             model_name='webhook',

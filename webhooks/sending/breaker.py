@@ -67,16 +67,17 @@ def _observe_one(endpoint: Endpoint, attempts: list[Outcome], now: datetime) -> 
         if attempts[0].answered:
             close(endpoint, now)
             return False
-        return pause(endpoint, now, f"the probe after the pause got no answer ({attempts[0].error})")
+        return pause(endpoint, now, {"kind": "probe", "last": attempts[0].error})
     streak = count_streak(endpoint, attempts)
     unanswered = window.count(False)
+    last = _last_error(attempts)
     if streak >= settings.WEBHOOKS_BREAKER_STREAK:
-        why = f"{streak} attempts in a row got no answer (last: {attempts[-1].error})"
+        cause = {"kind": "streak", "count": streak, "last": last}
     elif len(window) >= window.maxlen // 2 and unanswered > settings.WEBHOOKS_BREAKER_RATIO * len(window):
-        why = f"{unanswered} of its last {len(window)} attempts got no answer (last: {_last_error(attempts)})"
+        cause = {"kind": "share", "count": unanswered, "of": len(window), "last": last}
     else:
         return False
-    return not endpoint.paused(now) and pause(endpoint, now, why)
+    return not endpoint.paused(now) and pause(endpoint, now, cause)
 
 
 def _last_error(attempts: list[Outcome]) -> str:
@@ -106,19 +107,18 @@ def count_streak(endpoint: Endpoint, attempts: list[Outcome]) -> int:
     return webhook.unanswered_streak
 
 
-def pause(endpoint: Endpoint, now: datetime, why: str) -> bool:
-    """Open the breaker for WEBHOOKS_PAUSE; False if another worker already had."""
+def pause(endpoint: Endpoint, now: datetime, cause: dict[str, object]) -> bool:
+    """Open the breaker for WEBHOOKS_PAUSE, saying why; False if another worker already had."""
     until = now + timedelta(seconds=settings.WEBHOOKS_PAUSE)
-    reason = why[:1000]
     opened = Webhook.objects.filter(
         Q(paused_until__isnull=True) | Q(paused_until__lte=now) | Q(probe_until__isnull=False), pk=endpoint.pk
-    ).update(paused_until=until, pause_reason=reason, probe_until=None, unanswered_streak=0)
+    ).update(paused_until=until, pause_cause=cause, probe_until=None, unanswered_streak=0)
     webhook = endpoint.webhook
     if opened:
-        webhook.paused_until, webhook.pause_reason, webhook.probe_until = until, reason, None
+        webhook.paused_until, webhook.pause_cause, webhook.probe_until = until, cause, None
         webhook.unanswered_streak = 0
         recent(endpoint.pk).clear()
-        logger.warning("webhook %s paused until %s: %s", endpoint.pk, until, why)
+        logger.warning("webhook %s paused until %s: %s", endpoint.pk, until, webhook.pause_reason)
     return bool(opened)
 
 
@@ -144,11 +144,9 @@ def close(endpoint: Endpoint, now: datetime) -> None:
     """The probe was answered: resume at once what waited behind it, here and at other workers."""
     webhook = endpoint.webhook
     held_until = max(filter(None, [webhook.probe_until, webhook.paused_until, now]))
-    Webhook.objects.filter(pk=webhook.pk).update(
-        paused_until=None, probe_until=None, pause_reason="", unanswered_streak=0
-    )
+    Webhook.objects.filter(pk=webhook.pk).update(paused_until=None, probe_until=None, pause_cause={}, unanswered_streak=0)
     webhook.paused_until = webhook.probe_until = None
-    webhook.pause_reason = ""
+    webhook.pause_cause = {}
     webhook.unanswered_streak = 0
     held = list(
         Delivery.objects.filter(

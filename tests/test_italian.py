@@ -1,0 +1,177 @@
+"""Italian and English: the catalogue, the language of each page, Brevo's Italian words, dates and numbers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import polib
+import pytest
+from django.core import mail
+from django.template import Context, Template
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from tests.conftest import ROOT
+from webhooks.models import Webhook
+from webhooks.notices import tell_account_disabled
+
+PO = ROOT / "locale" / "it" / "LC_MESSAGES" / "django.po"
+MO = PO.with_suffix(".mo")
+
+BREVO_ITALIAN_FORM = [
+    "Aggiungi un nuovo webhook", "Salva", "Descrizione", "Quando un&#x27;email è:", "Quando un contatto è:",
+    # Marketing
+    "Contrassegnata come spam", "Soggetta a hard bounce", "Consegnata", "Aperta", "Soggetta a disiscrizione",
+    "Cliccata", "Soggetta a soft bounce", "Aggiunto a una lista", "Aggiornato", "Eliminato",
+    # Transactional
+    "Inviata", "Aperta per la prima volta", "Caricata tramite proxy", "Non valida", "Soggetta a errore",
+    "Rinviata", "Soggetta a reclamo", "Bloccata",
+]  # fmt: skip
+
+
+def italian(user) -> Client:
+    client = Client(HTTP_ACCEPT_LANGUAGE="it-IT,it;q=0.9,en;q=0.5")
+    client.force_login(user)
+    return client
+
+
+def entries(catalogue: polib._BaseFile) -> dict[tuple[str | None, str], object]:
+    return {
+        (entry.msgctxt, entry.msgid): dict(entry.msgstr_plural) if entry.msgid_plural else entry.msgstr
+        for entry in catalogue
+        if not entry.obsolete and entry.msgid
+    }
+
+
+def test_every_message_of_the_italian_catalogue_is_translated_and_none_is_fuzzy():
+    po = polib.pofile(str(PO))
+    assert not po.metadata_is_fuzzy
+    assert po.metadata["Plural-Forms"] == "nplurals=2; plural=(n != 1);"
+    untranslated = [entry.msgid for entry in po.untranslated_entries()]
+    fuzzy = [entry.msgid for entry in po.fuzzy_entries()]
+    assert not untranslated, f"untranslated: {untranslated} (run `make messages` and translate them)"
+    assert not fuzzy, f"fuzzy: {fuzzy} (check each translation, then remove its fuzzy flag)"
+    plurals = [entry.msgid for entry in po if entry.msgid_plural and not all(entry.msgstr_plural.values())]
+    assert not plurals, f"plural forms missing: {plurals}"
+
+
+def test_the_committed_mo_file_is_the_po_file_compiled():
+    """The .mo files are committed (a checkout runs without GNU gettext); this proves they are current."""
+    assert entries(polib.mofile(str(MO))) == entries(polib.pofile(str(PO))), "run `make messages` to recompile"
+
+
+def test_the_catalogue_has_every_string_the_code_marks(tmp_path):
+    """`make messages` on a copy of the code adds nothing: no marked string is left out of the catalogue."""
+    if not shutil.which("xgettext") and not os.environ.get("CI"):
+        pytest.skip("GNU gettext is not installed (apt-get install gettext); CI installs it.")
+    copy = tmp_path / "src"
+    shutil.copytree(
+        ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".git", "node_modules", "*.sqlite3*", ".test-db*", "docs")
+    )
+    env = {**os.environ, "DEBUG": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    subprocess.run(
+        [sys.executable, "manage.py", "makemessages", "-l", "it", "--no-obsolete", "--add-location=file",
+         "--ignore=tests/*", "--ignore=bench/*"],
+        cwd=copy, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    fresh = set(entries(polib.pofile(str(copy / "locale" / "it" / "LC_MESSAGES" / "django.po"))))
+    committed = set(entries(polib.pofile(str(PO))))
+    assert fresh - committed == set(), "strings missing from locale/: run `make messages` and translate them"
+    assert committed - fresh == set(), "strings no longer used: run `make messages`"
+
+
+def test_english_is_the_default(owner_client):
+    page = owner_client.get(reverse("webhooks:list")).content.decode()
+    assert '<html lang="en">' in page and "Add a new webhook" in page
+
+
+def test_the_language_follows_accept_language(owner):
+    page = italian(owner).get(reverse("webhooks:add")).content.decode()
+    assert '<html lang="it">' in page
+    for words in BREVO_ITALIAN_FORM:
+        assert words in page, words
+
+
+def test_the_webhooks_page_uses_brevos_italian_words(owner, make_webhook):
+    make_webhook(events=("delivered",))
+    page = italian(owner).get(reverse("webhooks:list")).content.decode()
+    for words in ["Webhook", "Aggiungi un nuovo webhook", "Azioni", "Invia una prova", ">Prova<", "Consegnata"]:
+        assert words in page, words
+
+
+def test_the_switcher_sets_the_language_remembers_it_and_html_lang_follows(owner):
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(owner)
+    response = client.post(reverse("set_language"), {"language": "it", "next": "/events/"})
+    assert response.status_code == 302 and response.url == "/events/"
+    assert response.cookies["django_language"].value == "it"
+    assert response.cookies["django_language"]["max-age"] == 365 * 24 * 3600
+    page = client.get("/events/").content.decode()
+    assert '<html lang="it">' in page and "Simula un evento" in page
+    owner.refresh_from_db()
+    assert owner.language == "it"  # for the emails, sent when nobody is looking at a page
+    client.post(reverse("set_language"), {"language": "en", "next": "/events/"})
+    assert '<html lang="en">' in client.get("/events/").content.decode()
+
+
+def test_the_switcher_is_in_the_header_of_every_page(client, owner_client):
+    for page in (client.get(reverse("login")), owner_client.get(reverse("webhooks:list"))):
+        html = page.content.decode()
+        assert 'action="/language/"' in html and 'value="it"' in html and 'value="en"' in html
+
+
+def test_the_switcher_refuses_other_sites_as_next(owner_client):
+    response = owner_client.post(reverse("set_language"), {"language": "it", "next": "https://evil.example/"})
+    assert response.status_code == 302 and "evil" not in response.url
+
+
+def test_field_errors_are_in_italian(owner):
+    response = italian(owner).post(reverse("webhooks:add"), {"type": "transactional", "url": "no"})
+    page = response.content.decode()
+    assert "Inserisci un URL valido che inizi con http:// o https://" in page
+    assert "Seleziona almeno un evento." in page
+
+
+def test_the_api_answers_in_english_whatever_the_accept_language(api_client):
+    response = api_client.post(
+        "/v3/webhooks", {"url": "no", "events": ["delivered"]}, content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="it",
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert response.json()["message"] == "url: Only http:// and https:// URLs are allowed."
+
+
+def test_dates_and_numbers_follow_the_language():
+    moment = datetime(2026, 1, 31, 9, 30, tzinfo=UTC)
+    template = Template(
+        '{% load humanize %}{{ when|date:"SHORT_DATETIME_FORMAT" }}|{{ n|intcomma }}|{{ rate|floatformat:"-1" }}'
+    )
+    context = Context({"when": moment, "n": 1234567, "rate": 97.5})
+    with translation.override("en"), timezone.override(UTC):
+        assert template.render(context) == "Jan 31, 09:30 UTC|1,234,567|97.5"
+    with translation.override("it"), timezone.override(UTC):
+        assert template.render(context) == "31 Gen, 09:30 UTC|1.234.567|97,5"
+
+
+def test_times_say_their_zone_in_the_accounts_time_zone(owner_client, account, make_webhook):
+    account.time_zone = "Europe/Rome"
+    account.save()
+    make_webhook(paused_until=timezone.now() + timedelta(minutes=10))
+    page = owner_client.get(reverse("webhooks:list")).content.decode()
+    assert "CET" in page or "CEST" in page
+
+
+def test_the_disabled_email_goes_in_each_persons_language(owner, teammate, make_webhook):
+    teammate.language = "it"
+    teammate.save()
+    webhook = make_webhook()
+    tell_account_disabled(Webhook.objects.select_related("account").get(pk=webhook.pk), "Disabled by a user.")
+    by_recipient = {message.to[0]: message for message in mail.outbox}
+    assert by_recipient[owner.email].subject.startswith("Your webhook")
+    assert by_recipient[teammate.email].subject.startswith("Il tuo webhook")
+    assert "Disattivato da un utente." in by_recipient[teammate.email].body

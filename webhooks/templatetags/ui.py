@@ -1,0 +1,36 @@
+"""Template filters for times and figures that read well in both languages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.formats import date_format
+
+register = template.Library()
+
+
+@register.filter
+def when(value: datetime | None) -> str:
+    """A time of today as "10:02 CET", an older one with its date ("Jan 30, 10:02 CET"), in the page's zone."""
+    if value is None:
+        return ""
+    local = timezone.localtime(value)
+    if local.date() == timezone.localtime().date():
+        return date_format(local, "TIME_FORMAT")
+    return date_format(local, "SHORT_DATETIME_FORMAT")
+
+
+@register.filter
+def full_time(value: datetime | None) -> str:
+    """The exact time with seconds and zone, for title attributes and detail pages."""
+    if value is None:
+        return ""
+    return date_format(timezone.localtime(value), "DATETIME_FORMAT")
+
+
+@register.filter
+def is_past(value: datetime | None) -> bool:
+    """Whether `value` has come (a retry that is due any moment now)."""
+    return value is not None and value <= timezone.now()
