@@ -144,7 +144,9 @@ def close(endpoint: Endpoint, now: datetime) -> None:
     """The probe was answered: resume at once what waited behind it, here and at other workers."""
     webhook = endpoint.webhook
     held_until = max(filter(None, [webhook.probe_until, webhook.paused_until, now]))
-    Webhook.objects.filter(pk=webhook.pk).update(paused_until=None, probe_until=None, pause_cause={}, unanswered_streak=0)
+    Webhook.objects.filter(pk=webhook.pk).update(
+        paused_until=None, probe_until=None, pause_cause={}, unanswered_streak=0
+    )
     webhook.paused_until = webhook.probe_until = None
     webhook.pause_cause = {}
     webhook.unanswered_streak = 0
