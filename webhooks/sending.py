@@ -27,7 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from brevo_hooks import bulk_insert
-from webhooks import outbound, signing
+from webhooks import metrics, outbound, signing
 from webhooks.models import MASK, Attempt, Claimed, Delivery, Webhook, mask_url, sending_webhooks
 
 logger = logging.getLogger(__name__)
@@ -350,8 +350,8 @@ def record(outgoing: list[Outgoing]) -> Counter[str]:
         for token in {o.token for o in delivered}:
             mine = [o.delivery.pk for o in delivered if o.token == token]
             outcomes[DELIVERED] += Delivery.objects.succeed(mine, token, now)
-        for o in failed:
-            outcomes[fail(o, now, pause_until)] += 1
+        ended = {o.delivery.pk: fail(o, now, pause_until) for o in failed}
+        outcomes.update(ended.values())
 
         batches = [o.delivery.pk for o in outgoing if o.delivery.is_batch]
         if batches:
@@ -388,6 +388,18 @@ def record(outgoing: list[Outgoing]) -> Counter[str]:
         if o.delivery.webhook_id in stopped:
             o.delivery.webhook.enabled = False
     logger.info("round of %s: %s", len(outgoing), dict(outcomes))
+    metrics.record_round(
+        [
+            metrics.Sent(
+                outcome=DELIVERED if o.ok else ended[o.delivery.pk],
+                status=None if o.response is None else o.response.status,
+                seconds=(now - o.started_at).total_seconds() if o.response is None else o.response.duration_ms / 1000,
+                accepted_at=None if o.delivery.is_test else o.delivery.created_at,
+            )
+            for o in outgoing
+        ],
+        now,
+    )
     return outcomes
 
 
