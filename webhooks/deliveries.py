@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -20,6 +21,7 @@ import catalog
 from accounts.decorators import account_required
 from webhooks.jobs import enqueue_deliveries
 from webhooks.models import Attempt, Delivery, Webhook
+from webhooks.retention import history_start
 from webhooks.views import get_webhook_for_user
 
 PAGE_SIZE = 50
@@ -125,6 +127,9 @@ def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
         "chart": chart(hourly_attempts(webhook, now)),
         "failed_count": retryable(webhook).count(),
         "since_default": (timezone.localtime(now) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+        # Older deliveries were deleted (webhooks.retention): the page says how far back it goes.
+        "retention_days": settings.WEBHOOKS_RETENTION_DAYS,
+        "history_start": history_start(now),
     }
     return render(request, "webhooks/deliveries.html", context)
 

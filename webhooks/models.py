@@ -8,7 +8,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -119,6 +119,11 @@ class Webhook(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The metrics' gauges (webhooks.metrics.StateCollector): `WHERE enabled = false` (disabled
+            # webhooks) and `WHERE enabled = true AND paused_until > now` (paused endpoints).
+            models.Index(fields=["enabled", "paused_until"], name="webhook_enabled_paused_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.description or mask_url(self.url)
@@ -248,6 +253,8 @@ class Claimed(SentAs):
     attempt_count: int
     webhook_id: int
     webhook: Webhook
+    # When the delivery was created (its event accepted): the start of its latency (webhooks.metrics).
+    created_at: datetime | None = None
 
 
 OWED_COLUMNS = (
@@ -284,7 +291,7 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
         sql = (
             f"UPDATE {quote(table)} SET status = %s, claim_token = %s, lease_expires_at = %s, "  # noqa: S608 (names are ours)
             f"attempt_count = attempt_count + 1 WHERE id IN ({', '.join(['%s'] * len(ids))}) AND status = %s "
-            "RETURNING id, uid, event, payload, is_test, attempt_count, webhook_id"
+            "RETURNING id, uid, event, payload, is_test, attempt_count, webhook_id, created_at"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -301,8 +308,10 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
                 attempt_count=attempt_count,
                 webhook_id=webhook_id,
                 webhook=found[webhook_id],
+                # SQLite returns it naive, in UTC.
+                created_at=created if created.tzinfo else created.replace(tzinfo=UTC),
             )
-            for pk, uid, event, payload, is_test, attempt_count, webhook_id in rows
+            for pk, uid, event, payload, is_test, attempt_count, webhook_id, created in rows
             # A webhook deleted a moment ago takes its deliveries with it: nothing to send.
             if webhook_id in found
         ]
@@ -410,6 +419,9 @@ class Delivery(SentAs, models.Model):
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["status", "lease_expires_at"]),
             models.Index(fields=["webhook", "status", "created_at"]),
+            # Retention (webhooks.retention.prune_deliveries): the oldest finished deliveries
+            # before the cutoff, `WHERE created_at < %s AND status IN (...) ORDER BY created_at LIMIT n`.
+            models.Index(fields=["created_at"], name="delivery_created_at_idx"),
         ]
 
     def __str__(self) -> str:
@@ -511,6 +523,10 @@ class Export(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # Retention (webhooks.retention.prune_exports): `WHERE created_at < %s ORDER BY created_at LIMIT n`.
+            models.Index(fields=["created_at"], name="export_created_at_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"export {self.pk} of {self.account}"
