@@ -45,9 +45,7 @@ def check_database() -> str:
 
 
 def check_redis() -> str:
-    client = RedisSettings.from_settings().connect(
-        socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT, retry_on_timeout=False
-    )
+    client = RedisSettings.from_settings().connect(socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT)
     try:
         client.ping()
     except (RedisError, OSError) as exc:
