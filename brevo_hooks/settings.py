@@ -247,6 +247,11 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
 LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
 if LOG_FORMAT not in {"plain", "json"}:
     raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+if LOG_FORMAT == "json":
+    import logging
+
+    # Python's warnings go through logging too, so that no plain line slips between the JSON ones.
+    logging.captureWarnings(True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
