@@ -28,7 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -113,23 +113,34 @@ class StateCollector:
     no scrape reads the history.
     """
 
+    @staticmethod
+    def queries(now: datetime) -> dict[str, QuerySet[Any]]:
+        """The queries behind the gauges (tests/test_retention.py checks their plans)."""
+        return {
+            # (status, next_attempt_at) index
+            "by_status": Delivery.objects.filter(
+                status__in=[Delivery.Status.PENDING, Delivery.Status.WAITING, Delivery.Status.SENDING]
+            )
+            .values_list("status")
+            .annotate(count=Count("id"))
+            .order_by(),
+            "later": Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__gt=now).order_by(),
+            "oldest_due": Delivery.objects.due(now).order_by("next_attempt_at").values_list("next_attempt_at"),
+            # (enabled, paused_until) index
+            "paused": Webhook.objects.filter(enabled=True, paused_until__gt=now).order_by(),
+            "disabled": Webhook.objects.filter(enabled=False).order_by(),
+        }
+
     def collect(self) -> Iterator[Metric]:
         now = timezone.now()
+        query = self.queries(now)
         try:
-            by_status = dict(
-                Delivery.objects.filter(
-                    status__in=[Delivery.Status.PENDING, Delivery.Status.WAITING, Delivery.Status.SENDING]
-                )
-                .values_list("status")
-                .annotate(count=Count("id"))
-                .order_by()
-            )
-            later = Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__gt=now).count()
-            oldest_due = (
-                Delivery.objects.due(now).order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
-            )
-            paused = Webhook.objects.filter(enabled=True, paused_until__gt=now).count()
-            disabled = Webhook.objects.filter(enabled=False).count()
+            by_status = dict(query["by_status"])
+            later = query["later"].count()
+            oldest = query["oldest_due"].first()
+            oldest_due = oldest[0] if oldest else None
+            paused = query["paused"].count()
+            disabled = query["disabled"].count()
         except DatabaseError as exc:
             # The scrape still shows the counters; /readyz says what is wrong with the database.
             logger.warning("metrics: the database did not answer: %s", exc.__class__.__name__)

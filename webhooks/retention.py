@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 import django_rq
 from django.conf import settings
 from django.db import close_old_connections, connection, models, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -88,15 +88,31 @@ def delete_where_in(model: type[models.Model], column: str, ids: list[int]) -> i
         return cursor.rowcount
 
 
+def old_deliveries(before: datetime) -> QuerySet[Delivery]:
+    """Finished deliveries created before `before`, oldest first."""
+    # Served by the index on Delivery.created_at: the oldest rows first, as many read as the LIMIT.
+    return Delivery.objects.filter(created_at__lt=before, status__in=FINISHED).order_by("created_at")
+
+
+def old_events(before: datetime) -> QuerySet[Event]:
+    """Events created before `before` that no delivery refers to any more, oldest first."""
+    # Served by the index on Event.created_at, and for each event the index of Delivery.event_record.
+    return (
+        Event.objects.filter(created_at__lt=before)
+        .exclude(Exists(Delivery.objects.filter(event_record=OuterRef("pk"))))
+        .order_by("created_at")
+    )
+
+
+def old_exports(before: datetime) -> QuerySet[Export]:
+    # Served by the index on Export.created_at.
+    return Export.objects.filter(created_at__lt=before).order_by("created_at")
+
+
 @transaction.atomic
 def prune_deliveries(before: datetime, batch: int) -> Counter[str]:
     """One batch of the oldest finished deliveries created before `before`, with their attempts."""
-    # Served by the index on Delivery.created_at: the oldest rows first, LIMIT rows read.
-    ids = list(
-        Delivery.objects.filter(created_at__lt=before, status__in=FINISHED)
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:batch]
-    )
+    ids = list(old_deliveries(before).values_list("pk", flat=True)[:batch])
     if not ids:
         return Counter()
     attempts = delete_where_in(Attempt, "delivery_id", ids)
@@ -110,21 +126,14 @@ def prune_deliveries(before: datetime, batch: int) -> Counter[str]:
 @transaction.atomic
 def prune_events(before: datetime, batch: int) -> Counter[str]:
     """One batch of the oldest events created before `before` that no delivery refers to any more."""
-    # Served by the index on Event.created_at, and for each event the index of Delivery.event_record.
-    ids = list(
-        Event.objects.filter(created_at__lt=before)
-        .exclude(Exists(Delivery.objects.filter(event_record=OuterRef("pk"))))
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:batch]
-    )
+    ids = list(old_events(before).values_list("pk", flat=True)[:batch])
     return Counter(events=delete_where_in(Event, "id", ids))
 
 
 @transaction.atomic
 def prune_exports(before: datetime, batch: int) -> Counter[str]:
     """Exports (their CSV is stored) asked for before `before`; their links expired long ago."""
-    # Served by the index on Export.created_at.
-    ids = list(Export.objects.filter(created_at__lt=before).order_by("created_at").values_list("pk", flat=True)[:batch])
+    ids = list(old_exports(before).values_list("pk", flat=True)[:batch])
     return Counter(exports=delete_where_in(Export, "id", ids))
 
 
