@@ -178,16 +178,29 @@ def assert_uses_indexes(text: str) -> None:
                 assert "INDEX" in line or "PRIMARY KEY" in line, text
 
 
-@pytest.mark.parametrize("name", ["deliveries", "events", "exports", "attempts"])
-def test_each_retention_query_is_served_by_an_index(name):
+@pytest.mark.parametrize(
+    ("name", "index"),
+    [
+        ("deliveries", "delivery_finished_created_idx"),
+        ("events", "event_created_at_idx"),
+        ("exports", "export_created_at_idx"),
+        ("attempts", "webhooks_attempt"),
+    ],
+)
+def test_each_retention_query_is_served_by_its_index(name, index):
     before = days_ago(30)
     queries = {
         "deliveries": old_deliveries(before).values_list("pk")[:1000],
         "events": old_events(before).values_list("pk")[:1000],
         "exports": old_exports(before).values_list("pk")[:1000],
-        "attempts": Attempt.objects.filter(delivery_id__in=[1, 2, 3]),
+        "attempts": Attempt.objects.filter(delivery_id__in=[1, 2, 3]).order_by(),
     }
-    assert_uses_indexes(plan(queries[name]))
+    text = plan(queries[name])
+    assert_uses_indexes(text)
+    if name == "deliveries" and connection.vendor == "sqlite":
+        # Without statistics SQLite prefers the status index and sorts; PostgreSQL walks the partial index.
+        return
+    assert index in text, text
 
 
 @pytest.mark.parametrize("name", ["by_status", "later", "oldest_due", "paused", "disabled"])

@@ -419,9 +419,15 @@ class Delivery(SentAs, models.Model):
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["status", "lease_expires_at"]),
             models.Index(fields=["webhook", "status", "created_at"]),
-            # Retention (webhooks.retention.prune_deliveries): the oldest finished deliveries
-            # before the cutoff, `WHERE created_at < %s AND status IN (...) ORDER BY created_at LIMIT n`.
-            models.Index(fields=["created_at"], name="delivery_created_at_idx"),
+            # Retention (webhooks.retention.old_deliveries): the oldest finished deliveries before the
+            # cutoff, `WHERE created_at < %s AND status IN (finished) ORDER BY created_at LIMIT n`. Partial,
+            # on the same condition, so that the database walks it in order and reads n rows: with the
+            # status index it would read every finished delivery (nearly the whole table) and sort them.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status__in=["succeeded", "failed", "cancelled"]),
+                name="delivery_finished_created_idx",
+            ),
         ]
 
     def __str__(self) -> str:

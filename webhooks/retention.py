@@ -3,7 +3,7 @@
 What is older than WEBHOOKS_RETENTION_DAYS goes, oldest first, in batches of BATCH
 deliveries (with their attempts) per transaction: no statement holds locks for long or
 reads a whole table, and every one is served by an index (Delivery, Event and Export have
-a `created_at` index for it; attempts and batch members are found by their foreign keys).
+a `created_at` index for it (for deliveries, the finished ones only); attempts and batch members are found by their foreign keys).
 Only finished deliveries go; an event goes once it has no delivery left.
 
 One worker at a time prunes, every WEBHOOKS_RETENTION_INTERVAL seconds, for at most
@@ -37,6 +37,7 @@ BATCH = 1000
 # How long one periodic run may take; the next run goes on where it stopped.
 RUN_SECONDS = 20.0
 LOCK_KEY = "brevo-hooks:retention-lock"
+# The same list as the condition of the index delivery_finished_created_idx (webhooks.models).
 FINISHED = [Delivery.Status.SUCCEEDED, Delivery.Status.FAILED, Delivery.Status.CANCELLED]
 
 
@@ -90,7 +91,7 @@ def delete_where_in(model: type[models.Model], column: str, ids: list[int]) -> i
 
 def old_deliveries(before: datetime) -> QuerySet[Delivery]:
     """Finished deliveries created before `before`, oldest first."""
-    # Served by the index on Delivery.created_at: the oldest rows first, as many read as the LIMIT.
+    # Served by the partial index delivery_finished_created_idx: read in order, as many rows as the LIMIT.
     return Delivery.objects.filter(created_at__lt=before, status__in=FINISHED).order_by("created_at")
 
 

@@ -17,7 +17,11 @@ class Migration(migrations.Migration):
     operations = [
         AddIndexConcurrently(
             model_name='delivery',
-            index=models.Index(fields=['created_at'], name='delivery_created_at_idx'),
+            index=models.Index(
+                condition=models.Q(('status__in', ['succeeded', 'failed', 'cancelled'])),
+                fields=['created_at'],
+                name='delivery_finished_created_idx',
+            ),
         ),
         AddIndexConcurrently(
             model_name='export',
