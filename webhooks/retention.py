@@ -2,9 +2,10 @@
 
 What is older than WEBHOOKS_RETENTION_DAYS goes, oldest first, in batches of BATCH
 deliveries (with their attempts) per transaction: no statement holds locks for long or
-reads a whole table, and every one is served by an index (Delivery, Event and Export have
-a `created_at` index for it (for deliveries, the finished ones only); attempts and batch members are found by their foreign keys).
-Only finished deliveries go; an event goes once it has no delivery left.
+reads a whole table, and every one is served by an index (Event and Export have a
+`created_at` index for it, Delivery one of its finished rows; attempts and batch members
+are found by their foreign keys). Only finished deliveries go; an event goes once it has
+no delivery left.
 
 One worker at a time prunes, every WEBHOOKS_RETENTION_INTERVAL seconds, for at most
 RUN_SECONDS (`prune_forever`, a thread of each worker); `manage.py prune_history` does
