@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, process_env
+from tests.conftest import ROOT, process_env, wait_for_answer
 from tests.test_processes import WORKER_READY, read_until
-from tests.test_scale_out import wait_until_serving
 from tests.test_send_a_test import free_port
 
 UNITS = ROOT / "deploy" / "systemd"
@@ -60,7 +59,7 @@ def test_the_procfiles_web_and_worker_run_and_stop_on_sigterm(transactional_db, 
     web = run(entries["web"], PORT=str(port), WEB_CONCURRENCY="1", SECRET_KEY="a-secret-for-this-test-only")
     worker = run(entries["worker"])
     try:
-        wait_until_serving(f"http://127.0.0.1:{port}")
+        assert wait_for_answer(f"http://127.0.0.1:{port}/healthz").status_code == 200
         read_until(worker, WORKER_READY)
     finally:
         stop(web)

@@ -23,9 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from events import emit
 from events.fanout import EventError, NewEvent
-from tests.conftest import ROOT, process_env, wait_until
+from tests.conftest import ROOT, process_env, wait_for_answer, wait_until
 from tests.receiver import Reply
-from tests.test_processes import wait_for_http
 from tests.test_send_a_test import free_port
 from webhooks.models import Delivery
 
@@ -197,7 +196,7 @@ def test_a_worker_serves_its_counters_on_its_metrics_port(account, make_webhook,
     wait_until(lambda: Delivery.objects.filter(status="succeeded").count() == 3, timeout=30)
 
     url = f"http://127.0.0.1:{port}/metrics"
-    assert wait_for_http(url).status_code == 401
+    assert wait_for_answer(url).status_code == 401
 
     def delivered() -> float:
         text = requests.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5).text
@@ -246,7 +245,7 @@ def test_under_gunicorn_every_scrape_adds_up_all_web_processes_and_logs_are_json
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        assert wait_for_http(f"{base}/healthz").status_code == 200
+        assert wait_for_answer(f"{base}/healthz").status_code == 200
         assert not (metrics_dir / "counter_999999.db").exists()
         sent = 0
 

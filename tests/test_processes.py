@@ -45,8 +45,9 @@ def wait_for_http(url: str, timeout: float = 30) -> requests.Response:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return requests.get(url, timeout=2)
-        except requests.ConnectionError:
+            return requests.get(url, timeout=10)
+        except (requests.ConnectionError, requests.Timeout):
+            # Not listening yet, or still loading the app on a busy machine.
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 import requests
 from django.db import connection
 
-from tests.conftest import ROOT, process_env, wait_until
+from tests.conftest import ROOT, process_env, wait_for_answer, wait_until
 from tests.receiver import Receiver, Reply
 from tests.test_send_a_test import free_port
 from webhooks.models import Attempt, Delivery
@@ -98,19 +97,6 @@ def post_events(bases: list[str], api_key: str) -> None:
         thread.join()
 
 
-def wait_until_serving(base: str, timeout: float = 60) -> None:
-    """Until /healthz answers; a process still loading the app on a busy machine may hold the connection."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if requests.get(f"{base}/healthz", timeout=10).status_code == 200:
-                return
-        except requests.RequestException:
-            if time.monotonic() > deadline:
-                raise
-        time.sleep(0.2)
-
-
 def overlaps(receiver: Receiver) -> list[str]:
     """The webhook-ids that were in flight twice at the same moment."""
     by_id = defaultdict(list)
@@ -138,7 +124,7 @@ def test_two_web_and_three_worker_processes_deliver_everything_once_at_a_time_wi
     bases = [web_processes(), web_processes()]
     workers = [worker_process(**WORKER_ENV) for _ in range(3)]
     for base in bases:
-        wait_until_serving(base)
+        assert wait_for_answer(f"{base}/healthz").status_code == 200
 
     post_events(bases, api_key)
     receiver.wait_for(EVENTS // 5, timeout=60)
