@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 import requests
@@ -14,9 +16,24 @@ import requests
 from tests.conftest import ROOT, database_url
 from tests.test_send_a_test import free_port
 
+# Every process group a test starts here; whatever a failed test leaves running is killed after
+# it, or a stray worker would take the next tests' jobs from their Redis database.
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers() -> Iterator[None]:
+    yield
+    for proc in STARTED:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    STARTED.clear()
+
 
 def start(args: list[str], **env: str) -> subprocess.Popen:
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         args,
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
@@ -25,6 +42,8 @@ def start(args: list[str], **env: str) -> subprocess.Popen:
         text=True,
         start_new_session=True,
     )
+    STARTED.append(proc)
+    return proc
 
 
 def read_until(proc: subprocess.Popen, marker: str, timeout: float = 30) -> str:
