@@ -24,10 +24,11 @@ install: $(VENV)/.installed
 run: install
 	PORT=$(PORT) bin/run
 
-## One web process in the foreground (gunicorn), configured by the environment.
+## One web process in the foreground (gunicorn), configured by the environment. Its settings,
+## metrics across its worker processes (PROMETHEUS_MULTIPROC_DIR) included: brevo_hooks/gunicorn_conf.py.
 web: install
 	$(PY) manage.py collectstatic --noinput -v0
-	exec $(VENV)/bin/gunicorn brevo_hooks.wsgi --bind 0.0.0.0:$(PORT) --workers $${WEB_CONCURRENCY:-2} --threads 4 --access-logfile - --graceful-timeout 20
+	exec $(VENV)/bin/gunicorn brevo_hooks.wsgi -c python:brevo_hooks.gunicorn_conf --bind 0.0.0.0:$(PORT) --workers $${WEB_CONCURRENCY:-2} --threads 4 --access-logfile - --graceful-timeout 20
 
 ## One worker process in the foreground, serving the fast lane (test sends) first; its
 ## sweeper thread re-enqueues due retries and reclaims deliveries of dead workers.

@@ -13,6 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from brevo_hooks.env import env_bool, env_float, env_int, env_list, env_seconds_list, env_str
+from brevo_hooks.redis_config import RedisSettings, parse_sentinels
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -59,6 +60,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Times show in the account's time zone (its settings page), and say which.
     "brevo_hooks.middleware.account_time_zone",
+    "brevo_hooks.logs.LogContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -151,10 +153,17 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "brevo-hooks <noreply@localho
 
 # Redis carries work only; the database is the source of truth. Test sends have a
 # queue of their own so that a flood of events never delays a marketer's test.
+# TLS (rediss://) and Sentinel: see brevo_hooks/redis_config.py; the queues, the cache and
+# the readiness check all connect through it.
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_SENTINELS = parse_sentinels(env_str("REDIS_SENTINELS", ""))
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "mymaster")
+REDIS_SENTINEL_PASSWORD = env_str("REDIS_SENTINEL_PASSWORD", "")
+_redis = RedisSettings(REDIS_URL, tuple(REDIS_SENTINELS), REDIS_SENTINEL_MASTER, REDIS_SENTINEL_PASSWORD)
+_redis.client_kwargs()  # a malformed REDIS_URL stops start-up here, naming the variable
 RQ_QUEUES = {
-    "tests": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 120},
-    "deliveries": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600},
+    "tests": {**_redis.rq(), "DEFAULT_TIMEOUT": 120},
+    "deliveries": {**_redis.rq(), "DEFAULT_TIMEOUT": 600},
 }
 # Enqueue when told to. Code that writes deliveries enqueues them with transaction.on_commit
 # itself, so that a job never names a row that is not committed yet, and a Redis outage
@@ -162,13 +171,7 @@ RQ_QUEUES = {
 RQ = {"COMMIT_MODE": "auto"}
 
 # The login rate limit counts in this cache; Redis, so that every web process sees the same counts.
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "brevo-hooks",
-    }
-}
+CACHES = {"default": {**_redis.cache(), "KEY_PREFIX": "brevo-hooks"}}
 
 # Webhooks
 WEBHOOKS_MAX_PER_ACCOUNT = env_int("WEBHOOKS_MAX_PER_ACCOUNT", 40, minimum=1)
@@ -257,6 +260,8 @@ X_FRAME_OPTIONS = "DENY"
 # SECURE_PROXY_SSL_HEADER=true so that Django trusts X-Forwarded-Proto.
 _HTTPS = not DEBUG and not env_bool("ALLOW_PLAIN_HTTP", False)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _HTTPS)
+# Probes and scrapers inside the network often talk plain HTTP to the process itself.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _HTTPS)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _HTTPS)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if _HTTPS else 0)
@@ -265,10 +270,33 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", _HTTPS)
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Logs: plain lines for people, or LOG_FORMAT=json for a log pipeline: one JSON object per
+# line, with the delivery, webhook and account ids of what the line is about (brevo_hooks/logs.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
+if LOG_FORMAT == "json":
+    import logging
+
+    # Python's warnings go through logging too, so that no plain line slips between the JSON ones.
+    logging.captureWarnings(True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "brevo_hooks.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# Operations. /metrics (web) and each worker's metrics port answer only this bearer token;
+# without one they are off. Workers serve theirs on WORKER_METRICS_PORT (0: none).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0)
+WORKER_METRICS_ADDRESS = env_str("WORKER_METRICS_ADDRESS", "0.0.0.0")  # noqa: S104 (token-protected, for the scraper)
+# Events, deliveries and attempts older than this many days are deleted (0: kept forever),
+# in small batches, every WEBHOOKS_RETENTION_INTERVAL seconds by one of the workers.
+WEBHOOKS_RETENTION_DAYS = env_int("WEBHOOKS_RETENTION_DAYS", 30)
+WEBHOOKS_RETENTION_INTERVAL = env_float("WEBHOOKS_RETENTION_INTERVAL", 3600.0)

@@ -3,6 +3,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from brevo_hooks import ops_views
 from events.api import ingest
 from webhooks import views as webhook_views
 from webhooks.api import views as api_views
@@ -19,4 +20,8 @@ urlpatterns = [
     path("events/", include("events.urls")),
     path("api/events", ingest, name="api_events"),
     path("admin/", admin.site.urls),
+    # For load balancers and Prometheus; outside /v3, which is Brevo's API.
+    path("healthz", ops_views.healthz, name="healthz"),
+    path("readyz", ops_views.readyz, name="readyz"),
+    path("metrics", ops_views.prometheus, name="metrics"),
 ]

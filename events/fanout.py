@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, connections, transaction
@@ -20,7 +21,7 @@ import catalog
 from accounts.models import Account
 from brevo_hooks.bulk_insert import insert_returning_ids
 from events.models import Event
-from webhooks import handover
+from webhooks import handover, metrics
 from webhooks.fairqueue import Route
 from webhooks.models import Delivery, Webhook
 
@@ -114,6 +115,7 @@ def _store(account: Account, events: list[NewEvent], kinds: list[catalog.EventTy
     if not fresh:
         return result
     insert_events([row for row, _ in fresh])
+    transaction.on_commit(partial(metrics.events_accepted, [kind.type for _, kind in fresh]))
 
     subscribers = Webhook.objects.subscribed_to(account, {kind for _, kind in fresh})
     owed = [

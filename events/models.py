@@ -37,7 +37,12 @@ class Event(models.Model):
                 name="unique_event_idempotency_key",
             )
         ]
-        indexes = [models.Index(fields=["account", "-created_at"])]
+        indexes = [
+            models.Index(fields=["account", "-created_at"]),
+            # Retention (webhooks.retention.prune_events): the oldest events before the cutoff,
+            # `WHERE created_at < %s AND NOT EXISTS (deliveries) ORDER BY created_at LIMIT n`.
+            models.Index(fields=["created_at"], name="event_created_at_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.name} {self.uid}"

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import django_rq
 import pytest
+import requests
 from django.db import connection, connections
 from django.test import Client
 from rq.worker import SimpleWorker
@@ -248,6 +249,22 @@ def wait_until(condition: Callable[[], object], timeout: float = 10.0, interval:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+def wait_for_answer(url: str, timeout: float = 60.0, **kwargs: object) -> requests.Response:
+    """The first answer of `url`, whatever its status, asking again while the server is not up yet.
+
+    A process still loading the app on a busy machine accepts the connection and answers late:
+    each try waits 10 s, and the whole for up to `timeout`.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return requests.get(url, timeout=10, **kwargs)  # type: ignore[arg-type]
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 @pytest.fixture

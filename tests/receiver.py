@@ -21,6 +21,8 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float = field(default_factory=time.monotonic)
+    # When the answer was written (or failed to be): the request was in flight from `at` to here.
+    answered_at: float | None = None
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -64,14 +66,17 @@ class Receiver:
                     receiver.requests.append(received)
                     receiver._arrived.notify_all()
                     reply = receiver.replies.pop(0) if receiver.replies else receiver.reply
-                if reply.delay:
-                    time.sleep(reply.delay)
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
+                try:
+                    if reply.delay:
+                        time.sleep(reply.delay)
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                finally:
+                    received.answered_at = time.monotonic()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

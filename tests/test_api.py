@@ -464,3 +464,10 @@ def test_a_stranger_cannot_retry_another_accounts_delivery(stranger_api_client, 
     assert response.status_code == 404 and response.json()["code"] == "document_not_found"
     failed.refresh_from_db()
     assert failed.status == "failed"
+
+
+def test_an_unknown_event_name_with_a_percent_sign_is_a_clear_400(api_client, make_webhook):
+    webhook = make_webhook()
+    response = api_client.put(f"/v3/webhooks/{webhook.pk}", {"events": ["%s", "100%"]}, content_type="application/json")
+    assert response.status_code == 400
+    assert "%s, 100%" in response.json()["message"]

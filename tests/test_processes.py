@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 import requests
@@ -15,9 +16,24 @@ import requests
 from tests.conftest import ROOT, database_url
 from tests.test_send_a_test import free_port
 
+# Every process group a test starts here; whatever a failed test leaves running is killed after
+# it, or a stray worker would take the next tests' jobs from their Redis database.
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers() -> Iterator[None]:
+    yield
+    for proc in STARTED:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    STARTED.clear()
+
 
 def start(args: list[str], **env: str) -> subprocess.Popen:
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         args,
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
@@ -26,6 +42,8 @@ def start(args: list[str], **env: str) -> subprocess.Popen:
         text=True,
         start_new_session=True,
     )
+    STARTED.append(proc)
+    return proc
 
 
 def read_until(proc: subprocess.Popen, marker: str, timeout: float = 90) -> str:
@@ -80,33 +98,21 @@ def stop(proc: subprocess.Popen) -> str:
     return rest
 
 
-@pytest.fixture
-def started():
-    """Processes started by a test, whose whole group is killed if the test fails half-way."""
-    procs: list[subprocess.Popen] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-
-
 # Logged once the worker has installed its signal handlers (rq logs "Listening on" just before).
 WORKER_READY = "cleaning registries for queue: deliveries"
 
 
 # Repeated: plain rq could be caught mid-pipeline by the signal and hang about one time in three.
 @pytest.mark.parametrize("run", range(3))
-def test_make_worker_runs_in_the_foreground_and_stops_on_sigterm(transactional_db, redis, run, started):
+def test_make_worker_runs_in_the_foreground_and_stops_on_sigterm(transactional_db, redis, run):
     # The worker's sweeper reads the database from its first second: give it the test one.
     proc = start(["make", "-s", "worker"], DATABASE_URL=database_url())
-    started.append(proc)
     read_until(proc, WORKER_READY)
     output = stop(proc)
     assert "warm shut down requested" in output and "Traceback" not in output
 
 
-def test_make_web_serves_on_port_and_stops_on_sigterm(tmp_path, started):
+def test_make_web_serves_on_port_and_stops_on_sigterm(tmp_path):
     port = free_port()
     proc = start(
         ["make", "-s", "web"],
@@ -116,7 +122,6 @@ def test_make_web_serves_on_port_and_stops_on_sigterm(tmp_path, started):
         DEBUG="false",
         WEB_CONCURRENCY="1",
     )
-    started.append(proc)
     response = wait_for_http(f"http://127.0.0.1:{port}/login/")
     assert response.status_code == 200 and "Log in" in response.text
     css = requests.get(f"http://127.0.0.1:{port}/static/css/app.css", timeout=30)
@@ -125,10 +130,9 @@ def test_make_web_serves_on_port_and_stops_on_sigterm(tmp_path, started):
     assert "Shutting down: Master" in output and "Traceback" not in output
 
 
-def test_make_run_migrates_prints_the_demo_login_and_serves_with_a_worker(tmp_path, redis, started):
+def test_make_run_migrates_prints_the_demo_login_and_serves_with_a_worker(tmp_path, redis):
     port = free_port()
     proc = start(["make", "-s", "run"], PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}")
-    started.append(proc)
     try:
         output = read_until(proc, "Log in as")
         assert "Checking Redis, migrating the database" in output  # says what it does while it works

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -22,6 +23,7 @@ from webhooks import health
 from webhooks.forms import RetrySinceForm
 from webhooks.jobs import enqueue_deliveries
 from webhooks.models import Attempt, Delivery, Webhook
+from webhooks.retention import history_start
 from webhooks.views import get_webhook_for_user
 
 PAGE_SIZE = 50
@@ -85,6 +87,9 @@ def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
         "chart": health.chart(health.hourly_counts([webhook.pk], now)[webhook.pk]),
         "failed_count": retryable(webhook).count(),
         "since_form": RetrySinceForm(initial={"since": timezone.localtime(now) - timedelta(days=1)}),
+        # Older deliveries were deleted (webhooks.retention): the page says how far back it goes.
+        "retention_days": settings.WEBHOOKS_RETENTION_DAYS,
+        "history_start": history_start(now),
     }
     return render(request, "webhooks/deliveries.html", context)
 

@@ -14,12 +14,15 @@ import logging
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
+from brevo_hooks.logs import log_ids
 from webhooks import outbound
 from webhooks.models import Delivery, Export, mask_url
+from webhooks.retention import history_start
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +121,18 @@ def run(export_id: int) -> str:
     export.expires_at = export.finished_at + LINK_LIFETIME
     export.save()
     link = export.base_url.rstrip("/") + reverse("export_download", args=[token])
-    body = json.dumps({"processId": export.pk, "status": "completed", "url": link, "rows": export.row_count}).encode()
+    start = history_start(export.finished_at)
+    body = json.dumps(
+        {
+            "processId": export.pk,
+            "status": "completed",
+            "url": link,
+            "rows": export.row_count,
+            # How far back the file can go: older history was deleted (webhooks.retention).
+            "retentionDays": settings.WEBHOOKS_RETENTION_DAYS or None,
+            "historyStartsAt": start.isoformat(timespec="seconds").replace("+00:00", "Z") if start else None,
+        }
+    ).encode()
     try:
         response = outbound.post(export.notify_url, body, {"Content-Type": "application/json"})
     except outbound.OutboundError as exc:
@@ -129,5 +143,12 @@ def run(export_id: int) -> str:
         outcome = "notified" if response.ok else "notify-failed"
     export.notified_at = timezone.now()
     export.save(update_fields=["error", "notified_at"])
-    logger.info("export %s: %s rows, %s (%s)", export.pk, export.row_count, outcome, mask_url(export.notify_url))
+    logger.info(
+        "export %s: %s rows, %s (%s)",
+        export.pk,
+        export.row_count,
+        outcome,
+        mask_url(export.notify_url),
+        extra=log_ids(account_id=export.account_id, export_id=export.pk),
+    )
     return outcome

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from brevo_hooks.logs import log_ids
 from catalog import EventType
 from webhooks import exports, fairqueue, handover, sending
 from webhooks.handover import DELIVERIES_QUEUE, DRAIN_SECONDS, WAKE_KEY, enqueue_deliveries
@@ -61,7 +62,7 @@ def enqueue_test(webhook: Webhook, event: EventType) -> Delivery:
         # result_ttl keeps the outcome visible in the dashboard for a day.
         django_rq.get_queue(TESTS_QUEUE).enqueue(send_test, delivery.pk, result_ttl=86400, failure_ttl=86400)
     except RedisError as exc:
-        logger.error("could not queue test delivery %s: %s", delivery.pk, exc)
+        logger.error("could not queue test delivery %s: %s", delivery.pk, exc, extra=log_ids(webhook, delivery))
         Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.CANCELLED, completed_at=timezone.now())
         raise QueueUnavailable from exc
     return delivery
@@ -80,6 +81,11 @@ def enqueue_export(export: Export) -> None:
     try:
         django_rq.get_queue(DELIVERIES_QUEUE).enqueue(run_export, export.pk, result_ttl=86400, failure_ttl=86400)
     except RedisError as exc:
-        logger.error("could not queue export %s: %s", export.pk, exc)
+        logger.error(
+            "could not queue export %s: %s",
+            export.pk,
+            exc,
+            extra=log_ids(export_id=export.pk, account_id=export.account_id),
+        )
         Export.objects.filter(pk=export.pk).update(status=Export.Status.FAILED, error="The queue was unreachable.")
         raise QueueUnavailable from exc

@@ -8,7 +8,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -138,6 +138,11 @@ class Webhook(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # The metrics' gauges (webhooks.metrics.StateCollector): `WHERE enabled = false` (disabled
+            # webhooks) and `WHERE enabled = true AND paused_until > now` (paused endpoints).
+            models.Index(fields=["enabled", "paused_until"], name="webhook_enabled_paused_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.description or mask_url(self.url)
@@ -205,8 +210,9 @@ class Webhook(models.Model):
             label = str(catalog.TYPE_LABELS.get(self.type, self.type))
             raise ValidationError(
                 _("Not a %(type)s event: %(events)s.") % {"type": label.lower(), "events": ", ".join(unknown)},
+                # No `params`: the message is already whole, and an event name with a "%" in it
+                # would break the formatting they trigger.
                 code="invalid_event",
-                params={"events": unknown},
             )
         canonical = {catalog.get(self.type, name).subscription for name in names}  # type: ignore[union-attr]
         return [event.subscription for event in catalog.for_type(self.type) if event.subscription in canonical]
@@ -281,6 +287,8 @@ class Claimed(SentAs):
     attempt_count: int
     webhook_id: int
     webhook: Webhook
+    # When the delivery was created (its event accepted): the start of its latency (webhooks.metrics).
+    created_at: datetime | None = None
 
 
 OWED_COLUMNS = (
@@ -316,8 +324,10 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
                 attempt_count=attempt_count,
                 webhook_id=webhook_id,
                 webhook=found[webhook_id],
+                # SQLite returns it naive, in UTC.
+                created_at=created if created.tzinfo else created.replace(tzinfo=UTC),
             )
-            for pk, uid, event, payload, is_test, attempt_count, webhook_id in rows
+            for pk, uid, event, payload, is_test, attempt_count, webhook_id, created in rows
             # A webhook deleted a moment ago takes its deliveries with it: nothing to send.
             if webhook_id in found
         ]
@@ -404,6 +414,15 @@ class Delivery(SentAs, models.Model):
             models.Index(fields=["status", "lease_expires_at"]),
             # The delivery log of a webhook, by status, newest first; and what a retry may send.
             models.Index(fields=["webhook", "status", "created_at"]),
+            # Retention (webhooks.retention.old_deliveries): the oldest finished deliveries before the
+            # cutoff, `WHERE created_at < %s AND status IN (finished) ORDER BY created_at LIMIT n`. Partial,
+            # on the same condition, so that the database walks it in order and reads n rows: with the
+            # status index it would read every finished delivery (nearly the whole table) and sort them.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status__in=["succeeded", "failed", "cancelled"]),
+                name="delivery_finished_created_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -506,6 +525,10 @@ class HourlyCount(models.Model):
     class Meta:
         # Also the index of the chart's query: one webhook's last 24 hours.
         constraints = [models.UniqueConstraint(fields=["webhook", "hour"], name="unique_hourly_count")]
+        indexes = [
+            # Retention (webhooks.retention.prune_hourly_counts): `WHERE hour < %s ORDER BY hour LIMIT n`.
+            models.Index(fields=["hour"], name="hourly_count_hour_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.webhook_id} at {self.hour:%Y-%m-%d %H}:00"
@@ -572,6 +595,10 @@ class Export(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # Retention (webhooks.retention.prune_exports): `WHERE created_at < %s ORDER BY created_at LIMIT n`.
+            models.Index(fields=["created_at"], name="export_created_at_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"export {self.pk} of {self.account}"

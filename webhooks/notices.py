@@ -9,6 +9,7 @@ from django.core.mail import send_mail
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from brevo_hooks.logs import log_ids
 from webhooks.models import Webhook
 
 logger = logging.getLogger(__name__)
@@ -44,4 +45,9 @@ def tell_account_disabled(webhook: Webhook, reason: str) -> None:
             send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
         except Exception:
             # The webhook is disabled either way, and the reason shows on the Webhooks page.
-            logger.exception("could not email account %s about webhook %s", webhook.account_id, webhook.pk)
+            logger.exception(
+                "could not email account %s about webhook %s",
+                webhook.account_id,
+                webhook.pk,
+                extra=log_ids(webhook=webhook),
+            )

@@ -39,7 +39,7 @@ def _in(values: Sequence[Any]) -> str:
 def claim(ids: Sequence[int], token: uuid.UUID, lease_until: datetime) -> list[tuple[Any, ...]]:
     """Take the pending rows among `ids` for sending.
 
-    Returns (id, uid, event, payload, is_test, attempt_count, webhook_id) of each.
+    Returns (id, uid, event, payload, is_test, attempt_count, webhook_id, created_at) of each.
 
     The conditional UPDATE is the lock: of two jobs for one delivery only one changes
     the row, and RETURNING hands each job exactly the rows it changed.
@@ -47,7 +47,7 @@ def claim(ids: Sequence[int], token: uuid.UUID, lease_until: datetime) -> list[t
     sql = (
         f"UPDATE {DELIVERY} SET status = 'sending', claim_token = %s, lease_expires_at = %s, "  # noqa: S608 (names are ours)
         f"attempt_count = attempt_count + 1 WHERE id IN ({_in(ids)}) AND status = 'pending' "
-        "RETURNING id, uid, event, payload, is_test, attempt_count, webhook_id"
+        "RETURNING id, uid, event, payload, is_test, attempt_count, webhook_id, created_at"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [prep(token), prep(lease_until), *ids])

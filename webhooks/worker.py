@@ -19,7 +19,7 @@ from django.db import close_old_connections, connection
 from rq.exceptions import StopRequested
 from rq.worker import SimpleWorker, WorkerStatus
 
-from webhooks import fairqueue, handover, jobs
+from webhooks import fairqueue, handover, jobs, metrics, retention
 from webhooks.sweeper import sweep
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,9 @@ class DeliveryWorker(SimpleWorker):
         if not burst:
             threading.Thread(target=sweep_forever, name="sweeper", daemon=True).start()
             threading.Thread(target=hand_over_due_forever, name="scheduled-hand-over", daemon=True).start()
+            # Operations (webhooks/metrics.py, webhooks/retention.py): the metrics port, and old history deleted.
+            metrics.serve_worker_metrics()
+            retention.start_thread()
         return super().work(burst, *args, **kwargs)
 
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:

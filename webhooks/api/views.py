@@ -167,8 +167,10 @@ def webhook(request: Request, webhookId: int) -> Response:
     summary="Export all webhook events",
     description=(
         "Makes a CSV of the delivery history in the background, then POSTs "
-        '`{"processId", "status", "url", "rows"}` to `notifyURL`. The `url` holds an unguessable '
-        "token and works for 7 days."
+        '`{"processId", "status", "url", "rows", "retentionDays", "historyStartsAt"}` to `notifyURL`. The `url` '
+        "holds an unguessable token and works for 7 days. History is kept for `retentionDays` days "
+        "(WEBHOOKS_RETENTION_DAYS, 30 by default): the file starts no earlier than `historyStartsAt`, "
+        "whatever `days` or `startDate` asked (both null when history is kept forever)."
     ),
     request=s.ExportSerializer,
     responses={202: s.ProcessSerializer, **ERRORS},

@@ -63,6 +63,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'constraints': [models.UniqueConstraint(fields=('webhook', 'hour'), name='unique_hourly_count')],
+                'indexes': [models.Index(fields=['hour'], name='hourly_count_hour_idx')],
             },
         ),
         migrations.CreateModel(

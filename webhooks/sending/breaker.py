@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import F, Q
 
+from brevo_hooks.logs import log_ids
 from webhooks import fairqueue
 from webhooks.models import Delivery, Webhook
 from webhooks.sending.endpoints import Endpoint, Endpoints
@@ -118,7 +119,9 @@ def pause(endpoint: Endpoint, now: datetime, cause: dict[str, object]) -> bool:
         webhook.paused_until, webhook.pause_cause, webhook.probe_until = until, cause, None
         webhook.unanswered_streak = 0
         recent(endpoint.pk).clear()
-        logger.warning("webhook %s paused until %s: %s", endpoint.pk, until, webhook.pause_reason)
+        logger.warning(
+            "webhook %s paused until %s: %s", endpoint.pk, until, webhook.pause_reason, extra=log_ids(webhook=webhook)
+        )
     return bool(opened)
 
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
+from brevo_hooks.logs import log_ids
 from webhooks.models import Webhook
 from webhooks.notices import tell_account_disabled
 from webhooks.sending.endpoints import Endpoints
@@ -82,6 +83,6 @@ def disable(webhook: Webhook, reason: str) -> bool:
     changed = Webhook.objects.filter(pk=webhook.pk, enabled=True).update(enabled=False, disabled_reason=reason)
     webhook.enabled = False
     if changed:
-        logger.warning("webhook %s disabled: %s", webhook.pk, reason)
+        logger.warning("webhook %s disabled: %s", webhook.pk, reason, extra=log_ids(webhook=webhook))
         tell_account_disabled(webhook, reason)
     return bool(changed)

@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 
 from django.conf import settings
 
-from webhooks import outbound, storable
+from webhooks import metrics, outbound, storable
 from webhooks.sending.request import Outgoing
 
 logger = logging.getLogger(__name__)
@@ -82,6 +82,10 @@ class Outcome:
             delivery.pk,
             delivery.attempt_count,
         )
+
+    def as_metric(self) -> metrics.Sent:
+        accepted_at = None if self.is_test else self.sent.delivery.created_at
+        return metrics.Sent(self.result, self.status, self.duration_ms / 1000, accepted_at)
 
     def stripped(self, why: str) -> Outcome:
         """The same outcome without anything the receiver sent, for when storing that failed."""

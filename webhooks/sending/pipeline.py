@@ -35,7 +35,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from webhooks import fairqueue, handover, sql
+from webhooks import fairqueue, handover, metrics, sql
 from webhooks.fairqueue import Route
 from webhooks.models import Delivery
 from webhooks.sending import breaker, failing
@@ -253,12 +253,13 @@ class Pipeline:
         now = timezone.now()
         outcomes = [judge(sent, now) for sent in done]
         record(outcomes)
+        metrics.record_round([o.as_metric() for o in outcomes], timezone.now())
         for sent in done:
             del self.in_flight[sent.delivery.pk]
         self.release([(o.delivery_id, o.webhook_id) for o in outcomes])
         self.outcomes.update(o.result for o in outcomes)
         self.after(outcomes, now)
-        logger.debug("round of %s: %s", len(outcomes), Counter(o.result for o in outcomes))
+        logger.info("round of %s: %s", len(outcomes), dict(Counter(o.result for o in outcomes)))
 
     def gather(self) -> list[Outgoing]:
         """The requests that finished, and those past their deadline, which are not waited for."""

@@ -13,6 +13,7 @@ from queue import SimpleQueue
 
 from django.conf import settings
 
+from brevo_hooks.logs import log_ids
 from webhooks import outbound, signing
 from webhooks.models import MASK, Claimed, Webhook, mask_url
 
@@ -97,7 +98,11 @@ class Outgoing:
             self.error = str(exc)
         except Exception:
             # A bug must not leave the job waiting for this request: it fails, and is retried.
-            logger.exception("sending delivery %s failed", self.delivery.pk)
+            logger.exception(
+                "sending delivery %s failed",
+                self.delivery.pk,
+                extra=log_ids(webhook=self.webhook, delivery=self.delivery),
+            )
             self.error = "The request could not be sent (internal error)"
         finally:
             finished.put(self)

@@ -20,6 +20,14 @@ def redacted(url: str) -> str:
     return f"{scheme}://••••@{rest.rpartition('@')[2]}"
 
 
+def where() -> str:
+    """Where Redis is looked for, as the settings say, without credentials."""
+    if settings.REDIS_SENTINELS:
+        sentinels = ",".join(f"{host}:{port}" for host, port in settings.REDIS_SENTINELS)
+        return f"master {settings.REDIS_SENTINEL_MASTER!r} of the sentinels {sentinels} (REDIS_SENTINELS)"
+    return redacted(settings.REDIS_URL)
+
+
 class Command(BaseCommand):
     help = "Check that Redis (REDIS_URL) answers."
 
@@ -28,8 +36,8 @@ class Command(BaseCommand):
             django_rq.get_connection(TESTS_QUEUE).ping()
         except RedisError as exc:
             raise CommandError(
-                f"Redis is not reachable at {redacted(settings.REDIS_URL)} ({exc.__class__.__name__}). "
+                f"Redis is not reachable at {where()} ({exc.__class__.__name__}). "
                 "Start it (redis-server --daemonize yes) or set REDIS_URL to a running Redis."
             ) from None
         if options["verbosity"] > 1:
-            self.stdout.write(f"Redis answers at {redacted(settings.REDIS_URL)}.")
+            self.stdout.write(f"Redis answers at {where()}.")
