@@ -34,14 +34,25 @@ def test_an_expired_lease_is_reclaimed_and_the_delivery_enqueued_again(delivery)
     Delivery.objects.filter(pk=delivery.pk).update(
         status="sending", attempt_count=1, lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
-    Attempt.objects.create(delivery=delivery, number=1, request_url="x", request_body="{}")
 
     assert sweep()["reclaimed"] == 1
 
     delivery.refresh_from_db()
     assert delivery.status == "pending"
     assert queued_ids() == [delivery.pk]
-    assert delivery.attempts.get().error == LOST_ATTEMPT  # the trace of the crash stays
+    # The trace of the crash: the attempt the dead worker made, with what it sent.
+    attempt = delivery.attempts.get()
+    assert (attempt.number, attempt.error, attempt.response_status) == (1, LOST_ATTEMPT, None)
+    assert json.loads(attempt.request_body) == delivery.payload
+
+
+def test_an_attempt_a_slow_worker_wrote_is_kept_when_its_lease_is_reclaimed(delivery):
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status="sending", attempt_count=1, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    Attempt.objects.create(delivery=delivery, number=1, request_url="x", request_body="{}", response_status=200)
+    assert sweep()["reclaimed"] == 1
+    assert delivery.attempts.get().response_status == 200
 
 
 def test_a_lease_that_has_not_expired_is_left_alone(delivery):

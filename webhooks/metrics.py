@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import Counter as Tally
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,12 +90,19 @@ def record_round(sent: Iterable[Sent], now: datetime) -> None:
     Called once per round by the engine (webhooks.sending.pipeline, `Pipeline.collect`), after the outcomes
     are stored; `now` is when they were.
     """
+    outcomes: Tally[str] = Tally()
+    classes: Tally[str] = Tally()
     for one in sent:
-        DELIVERIES.labels(one.outcome).inc()
-        ATTEMPTS.labels(status_class(one.status)).inc()
+        outcomes[one.outcome] += 1
+        classes[status_class(one.status)] += 1
         ATTEMPT_SECONDS.observe(one.seconds)
         if one.outcome == "delivered" and one.accepted_at is not None:
             DELIVERY_LATENCY.observe(max(0.0, (now - one.accepted_at).total_seconds()))
+    # One increment per label and round: each is a write to shared memory under gunicorn.
+    for outcome, count in outcomes.items():
+        DELIVERIES.labels(outcome).inc(count)
+    for kind, count in classes.items():
+        ATTEMPTS.labels(kind).inc(count)
 
 
 def events_accepted(types: Iterable[str]) -> None:

@@ -92,27 +92,36 @@ def reschedule(rows: Sequence[tuple[int, datetime]], token: uuid.UUID) -> None:
 
 ATTEMPT_COLUMNS = (
     "delivery_id", "number", "started_at", "request_url", "request_headers", "request_body",
-    "response_headers", "response_body", "error",
+    "response_status", "response_headers", "response_body", "duration_ms", "error",
 )  # fmt: skip
 
 
 def insert_attempts(rows: Sequence[Sequence[Any]]) -> None:
-    """Write attempts as they start: (delivery_id, number, started_at, url, headers JSON, body)."""
-    ready = [(*row[:2], prep(row[2]), *row[3:], "{}", "", "") for row in rows]
-    bulk_insert.insert_into(ATTEMPT, ATTEMPT_COLUMNS, ready)
+    """Write finished attempts, whole, in `ATTEMPT_COLUMNS` order (the start time a datetime).
 
-
-def complete_attempts(rows: Sequence[tuple[int | None, str, str, int, str, int, int]]) -> None:
-    """Complete attempts: (status, headers JSON, body, duration_ms, error, delivery_id, number).
-
-    The unique (delivery, number) pair finds the row again, so no id has to come back.
+    An attempt is written once, when its outcome is known: writing it before the request
+    and completing it after cost an UPDATE per attempt. The claim is the trace of a request
+    in flight (the delivery is "sending", its attempt counted, under a lease); if the worker
+    dies, the sweep writes the attempt (`insert_lost_attempts`).
     """
+    bulk_insert.insert_into(ATTEMPT, ATTEMPT_COLUMNS, [(*row[:2], prep(row[2]), *row[3:]) for row in rows])
+
+
+def insert_lost_attempts(rows: Sequence[tuple[int, int, datetime, str, str]], error: str) -> None:
+    """The attempts of deliveries whose worker died mid-send: (delivery_id, number, when, url, body).
+
+    An attempt already there (written by a worker that was only slow) is left as it is.
+    """
+    if not rows:
+        return
+    values = ", ".join(["(%s, %s, %s, %s, '{}', %s, '{}', '', %s)"] * len(rows))
     sql = (
-        f"UPDATE {ATTEMPT} SET response_status = %s, response_headers = %s, response_body = %s, "  # noqa: S608
-        "duration_ms = %s, error = %s WHERE delivery_id = %s AND number = %s"
+        f"INSERT INTO {ATTEMPT} (delivery_id, number, started_at, request_url, request_headers, request_body, "  # noqa: S608
+        f"response_headers, response_body, error) VALUES {values} ON CONFLICT (delivery_id, number) DO NOTHING"
     )
+    params = [value for pk, number, when, url, body in rows for value in (pk, number, prep(when), url, body, error)]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        cursor.execute(sql, params)
 
 
 def count_hours(rows: Sequence[tuple[int, datetime, int, int]]) -> None:

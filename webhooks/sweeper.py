@@ -20,9 +20,10 @@ from django.db.models import Count, Min
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from webhooks import fairqueue, handover
+from catalog.payloads import encode
+from webhooks import fairqueue, handover, sql
 from webhooks.fairqueue import Route
-from webhooks.models import BATCH_EVENT, Attempt, Delivery, Webhook
+from webhooks.models import BATCH_EVENT, Attempt, Delivery, Webhook, mask_url
 
 logger = logging.getLogger(__name__)
 
@@ -61,20 +62,26 @@ def take_lock() -> bool:
 def reclaim_expired_leases(now: datetime) -> int:
     """Give back deliveries whose worker died while sending them."""
     expired = list(
-        Delivery.objects.filter(status=Delivery.Status.SENDING, lease_expires_at__lt=now).values_list("pk", "is_test")
+        Delivery.objects.filter(status=Delivery.Status.SENDING, lease_expires_at__lt=now).values_list(
+            "pk", "is_test", "attempt_count", "webhook__url", "payload"
+        )
     )
     if not expired:
         return 0
     with transaction.atomic():
+        # The trace of the attempt the dead worker made: its request, without the headers.
+        lost = [(pk, number, now, mask_url(url), encode(payload).decode()) for pk, _, number, url, payload in expired]
+        sql.insert_lost_attempts(lost, LOST_ATTEMPT)
+        # Attempts written before their request by an older version, and never completed.
         Attempt.objects.filter(
-            delivery_id__in=[pk for pk, _ in expired], response_status__isnull=True, error=""
+            delivery_id__in=[row[0] for row in expired], response_status__isnull=True, error=""
         ).update(error=LOST_ATTEMPT)
         still_expired = Delivery.objects.filter(status=Delivery.Status.SENDING, lease_expires_at__lt=now)
         # A test send is never retried: it failed.
-        still_expired.filter(pk__in=[pk for pk, is_test in expired if is_test]).update(
+        still_expired.filter(pk__in=[pk for pk, is_test, *_ in expired if is_test]).update(
             status=Delivery.Status.FAILED, completed_at=now, lease_expires_at=None, claim_token=None
         )
-        reclaimed = still_expired.filter(pk__in=[pk for pk, is_test in expired if not is_test]).update(
+        reclaimed = still_expired.filter(pk__in=[pk for pk, is_test, *_ in expired if not is_test]).update(
             status=Delivery.Status.PENDING,
             next_attempt_at=now,
             enqueued_at=None,

@@ -15,10 +15,14 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from webhooks.models import Webhook, sending_webhooks
+
+if TYPE_CHECKING:
+    from webhooks.sending.outcome import Outcome
 
 # How long a job sends with what it read of a webhook before reading it again.
 FRESH_SECONDS = 1.0
@@ -88,6 +92,10 @@ class Endpoints:
             else:
                 endpoint.webhook = row
         self.read_at = time.monotonic()
+
+    def of(self, outcomes: Iterable[Outcome]) -> list[Endpoint]:
+        """The endpoints the job still knows among those of `outcomes`."""
+        return [self.known[pk] for pk in {o.webhook_id for o in outcomes} if pk in self.known]
 
     def rows(self, ids: set[int]) -> dict[int, Webhook]:
         """The webhook rows of `ids`, as the claim takes them."""

@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 def track(outcomes: Sequence[Outcome], endpoints: Endpoints, now: datetime) -> set[int]:
     """Start and end runs of failures; return the webhooks this round disabled."""
     real = [o for o in outcomes if not o.is_test]
+    if all(o.ok for o in real) and not any(
+        endpoints[o.webhook_id].webhook.failing_since for o in real if o.webhook_id in endpoints.known
+    ):
+        return set()  # the common round: everything delivered, nothing was failing
     failing = update_runs(real, endpoints, now)
     disabled = disable_gone(real, endpoints, now) | disable_long_failing(failing, now)
     for pk in disabled & endpoints.known.keys():
@@ -60,6 +64,8 @@ def disable_gone(real: list[Outcome], endpoints: Endpoints, now: datetime) -> se
 
 def disable_long_failing(failing: set[int], now: datetime) -> set[int]:
     """Disable those of `failing` that have failed for the whole window; return their ids."""
+    if not failing:
+        return set()
     window = timedelta(seconds=settings.WEBHOOKS_DISABLE_AFTER)
     stopped = set()
     for webhook in Webhook.objects.filter(pk__in=failing, enabled=True, failing_since__lte=now - window):

@@ -71,17 +71,9 @@ class Outcome:
     def gone(self) -> bool:
         return self.status == GONE
 
-    def attempt_row(self) -> tuple[int | None, str, str, int, str, int, int]:
-        delivery = self.sent.delivery
-        return (
-            self.status,
-            self.headers_json,
-            self.body,
-            self.duration_ms,
-            self.error,
-            delivery.pk,
-            delivery.attempt_count,
-        )
+    def attempt_row(self) -> tuple[object, ...]:
+        """The whole attempt, in webhooks.sql.ATTEMPT_COLUMNS order."""
+        return (*self.sent.request_row(), self.status, self.headers_json, self.body, self.duration_ms, self.error)
 
     def as_metric(self) -> metrics.Sent:
         accepted_at = None if self.is_test else self.sent.delivery.created_at

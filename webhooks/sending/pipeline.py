@@ -32,10 +32,10 @@ from queue import Empty, SimpleQueue
 from typing import Protocol
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.utils import timezone
 
-from webhooks import fairqueue, handover, metrics, sql
+from webhooks import fairqueue, handover, metrics
 from webhooks.fairqueue import Route
 from webhooks.models import Delivery
 from webhooks.sending import breaker, failing
@@ -219,18 +219,17 @@ class Pipeline:
     def start(self, ready: list[tuple[int, int]]) -> None:
         ids = [pk for pk, _ in ready]
         try:
-            with transaction.atomic():
-                token, claimed = Delivery.objects.claim(ids, lease(), self.endpoints.rows)
-                now = timezone.now()
-                outgoing = [prepare(delivery, token, now) for delivery in claimed]
-                # Written before the requests, so that a crash mid-send still leaves a trace.
-                sql.insert_attempts([o.attempt_row() for o in outgoing])
+            # The claim is the trace of the requests in flight: if this worker dies, the
+            # sweep writes their attempts when their lease runs out.
+            token, claimed = Delivery.objects.claim(ids, lease(), self.endpoints.rows)
         except DatabaseError:
             logger.exception("claiming %s deliveries failed; they go back to the queue", len(ids))
             self.release(ready)
             self.source.give_back(ready, self.endpoints)
             self.backoff_until = time.monotonic() + BACKOFF_SECONDS
             return
+        now = timezone.now()
+        outgoing = [prepare(delivery, token, now) for delivery in claimed]
         started = {o.delivery.pk for o in outgoing}
         self.release([pair for pair in ready if pair[0] not in started])
         self.outcomes[SKIPPED] += len(ids) - len(started)

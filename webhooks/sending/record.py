@@ -1,5 +1,7 @@
 """Recording a round's outcomes: the attempts, the deliveries, the hourly counts.
 
+Each attempt is written once, whole, here (see webhooks.sql.insert_attempts).
+
 A round's outcomes go in one transaction of a few statements. If the database refuses
 it, each outcome is recorded on its own, so that one refusal stays that delivery's:
 first as it is, then without anything its receiver sent. Only a delivery whose outcome
@@ -51,7 +53,7 @@ def record_one(outcome: Outcome) -> None:
 def write(outcomes: Sequence[Outcome]) -> None:
     """The statements of one round: attempts, then each kind of outcome, then the hourly counts."""
     now = timezone.now()
-    sql.complete_attempts([o.attempt_row() for o in outcomes])
+    sql.insert_attempts([o.attempt_row() for o in outcomes])
     by_token: dict[tuple[str, object], list[int]] = {}
     for o in outcomes:
         if o.result in (DELIVERED, GAVE_UP, FAILED):

@@ -79,8 +79,8 @@ class Outgoing:
         # No HTTP answer at all: the endpoint is down or too slow, not just unhappy.
         return self.response is None
 
-    def attempt_row(self) -> tuple[object, ...]:
-        """The attempt as it starts: (delivery_id, number, started_at, url, headers JSON, body)."""
+    def request_row(self) -> tuple[object, ...]:
+        """What the attempt sent: (delivery_id, number, started_at, url, headers JSON, body)."""
         return (
             self.delivery.pk,
             self.delivery.attempt_count,
