@@ -171,8 +171,13 @@ for _range in WEBHOOKS_EGRESS_IP_RANGES:
             f"WEBHOOKS_EGRESS_IP_RANGES must be comma-separated IP ranges such as 203.0.113.0/24, not {_range!r}."
         ) from None
 
-# Request bodies (API and forms) above this size are refused with a 400.
+# Request bodies (the /v3 API and forms) above this size are refused with a 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 256 * 1024, minimum=1024)
+# POST /api/events takes up to 1,000 events in one body: room for 1,000 events of 4 KiB each
+# (a Brevo event is well under 1 KiB), and for one event with the largest `data` below.
+EVENTS_MAX_BODY_SIZE = env_int("EVENTS_MAX_BODY_SIZE", 4 * 1024 * 1024, minimum=1024)
+# The `data` of one event, as compact JSON: it is stored once, then in each delivery and attempt.
+EVENTS_MAX_DATA_SIZE = env_int("EVENTS_MAX_DATA_SIZE", 256 * 1024, minimum=1024)
 
 # The /v3 API: Brevo's, authenticated by the `api-key` header, JSON in and out.
 REST_FRAMEWORK = {

@@ -43,7 +43,12 @@ def first_error(detail: Any, path: str = "") -> tuple[str, str]:
     """The first (message, code) of a DRF error tree, the message prefixed by where it is."""
     if isinstance(detail, dict):
         for key, value in detail.items():
-            where = path if key == "non_field_errors" else (f"{path}.{key}" if path else str(key))
+            if key == "non_field_errors":
+                where = path
+            elif isinstance(key, int):  # DRF keys the errors of list items by their index
+                where = f"{path}[{key}]"
+            else:
+                where = f"{path}.{key}" if path else str(key)
             return first_error(value, where)
     if isinstance(detail, list):
         for index, value in enumerate(detail):
