@@ -58,6 +58,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "brevo_hooks.urls"
+# A CSRF failure under the APIs answers in their JSON format (see brevo_hooks.error_views).
+CSRF_FAILURE_VIEW = "brevo_hooks.error_views.csrf_failure"
 
 TEMPLATES = [
     {

@@ -464,3 +464,32 @@ def test_a_stranger_cannot_retry_another_accounts_delivery(stranger_api_client, 
     assert response.status_code == 404 and response.json()["code"] == "document_not_found"
     failed.refresh_from_db()
     assert failed.status == "failed"
+
+
+@pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete"])
+@pytest.mark.parametrize(
+    "path", ["/v3/nothing", "/v3/webhooks/1/nothing", "/v3/a%0Ab", "/v3/webhooks%0A", "/v3", "/api/nothing"]
+)
+def test_every_unknown_api_path_answers_in_json_whatever_the_method(api_key, method, path):
+    # A client that enforces CSRF as a browser would: an API answer never depends on a cookie.
+    client = Client(enforce_csrf_checks=True, HTTP_API_KEY=api_key)
+    response = getattr(client, method)(path)
+    assert response.status_code == 404, (method, path, response.status_code)
+    assert response["Content-Type"] == JSON
+    assert response.json() == {"code": "document_not_found", "message": "No such API path."}
+
+
+def test_a_server_error_under_the_api_answers_in_json_and_elsewhere_in_html(rf):
+    from brevo_hooks import error_views
+
+    api = error_views.server_error(rf.get("/v3/webhooks"))
+    assert api.status_code == 500 and api["Content-Type"] == JSON
+    assert json.loads(api.content) == {"code": "internal_error", "message": "Something went wrong on our side."}
+    page = error_views.server_error(rf.get("/webhooks/"))
+    assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
+
+
+def test_a_bad_host_under_the_api_answers_in_json(api_key, settings):
+    response = Client(HTTP_API_KEY=api_key, HTTP_HOST="evil.example").get("/v3/webhooks")
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_request"

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -85,6 +86,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return None
 
 
+@csrf_exempt  # an API answer never depends on a cookie: no 403 CSRF page for a POST to an unknown path
 def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
-    """Unknown paths under /v3 answer in the API's format, not with an HTML page."""
+    """Unknown paths under the APIs answer in the API's format, not with an HTML page."""
     return JsonResponse({"code": "document_not_found", "message": "No such API path."}, status=404)

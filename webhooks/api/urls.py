@@ -16,5 +16,6 @@ urlpatterns = [
     path("webhooks/<int:webhookId>/deliveries/<int:deliveryId>/retry", views.retry_delivery, name="retry_delivery"),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api:openapi"), name="docs"),
-    re_path(r"^.*$", errors.not_found),
+    # Any other path, newlines included (an empty pattern matches them all).
+    re_path(r"", errors.not_found),
 ]
