@@ -437,6 +437,25 @@ def test_a_failed_delivery_can_be_retried_through_the_api(api_client, make_webho
     assert refused.status_code == 400 and "this one is succeeded" in refused.json()["message"]
 
 
+def test_a_delivery_waiting_for_its_next_attempt_can_be_retried_now_through_the_api(api_client, make_webhook, redis):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    webhook = make_webhook()
+    later = timezone.now() + timedelta(minutes=29)
+    waiting = webhook.deliveries.create(
+        event="delivered", payload={"event": "delivered"}, status="pending", attempt_count=1, next_attempt_at=later
+    )
+    fresh = webhook.deliveries.create(event="delivered", payload={"event": "delivered"}, status="pending")
+    response = api_client.post(f"/v3/webhooks/{webhook.pk}/deliveries/{waiting.pk}/retry")
+    assert response.status_code == 202 and response.json()["status"] == "pending"
+    waiting.refresh_from_db()
+    assert waiting.next_attempt_at <= timezone.now()
+    refused = api_client.post(f"/v3/webhooks/{webhook.pk}/deliveries/{fresh.pk}/retry")
+    assert refused.status_code == 400 and "this one is pending" in refused.json()["message"]
+
+
 def test_retry_failed_since_counts_what_it_sends_again(api_client, make_webhook, redis):
     webhook = make_webhook()
     for _ in range(2):

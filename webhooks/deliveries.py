@@ -7,18 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q
 from django.db.models.functions import TruncHour
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 import catalog
 from accounts.decorators import account_required
-from webhooks.jobs import enqueue_deliveries
+from webhooks.jobs import RetryRefused, retry_now
 from webhooks.models import Attempt, Delivery, Webhook
 from webhooks.views import get_webhook_for_user
 
@@ -31,16 +32,6 @@ FILTER_STATUSES = [
     Delivery.Status.WAITING,
     Delivery.Status.CANCELLED,
 ]
-RETRYABLE = [Delivery.Status.FAILED, Delivery.Status.CANCELLED]
-
-
-def retryable(webhook: Webhook, since: datetime | None = None) -> QuerySet[Delivery]:
-    """The failed or cancelled deliveries of `webhook` that a retry may send again (created since `since`).
-
-    Test sends are never retried, and the events of a batch go again with their batch.
-    """
-    rows = webhook.deliveries.filter(status__in=RETRYABLE, is_test=False, batch=None)
-    return rows if since is None else rows.filter(created_at__gte=since)
 
 
 def get_delivery_for_user(request: HttpRequest, webhook: Webhook, pk: int) -> Delivery:
@@ -123,7 +114,7 @@ def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
         "statuses": [(s.value, s.label) for s in FILTER_STATUSES],
         "events": [(e.subscription, e.label) for e in catalog.for_type(webhook.type)],
         "chart": chart(hourly_attempts(webhook, now)),
-        "failed_count": retryable(webhook).count(),
+        "failed_count": webhook.deliveries.retryable(now).count(),
         "since_default": (timezone.localtime(now) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
     }
     return render(request, "webhooks/deliveries.html", context)
@@ -140,27 +131,16 @@ def delivery_detail(request: HttpRequest, pk: int, delivery_pk: int) -> HttpResp
     )
 
 
-def retry(deliveries: list[Delivery]) -> int:
-    """Send these failed or cancelled deliveries again, now; return how many."""
-    ids = [d.pk for d in deliveries if d.status in RETRYABLE and not d.is_test and d.batch_id is None]
-    if not ids:
-        return 0
-    now = timezone.now()
-    with transaction.atomic():
-        count = Delivery.objects.filter(pk__in=ids, status__in=RETRYABLE).update(
-            status=Delivery.Status.PENDING, next_attempt_at=now, enqueued_at=now, completed_at=None
-        )
-        # The events of a batch follow it again.
-        Delivery.objects.filter(batch_id__in=ids).update(status=Delivery.Status.BATCHED, completed_at=None)
-        transaction.on_commit(lambda: enqueue_deliveries(ids))
-    return count
-
-
-def refuse_if_disabled(request: HttpRequest, webhook: Webhook) -> bool:
-    if webhook.enabled:
-        return False
-    messages.error(request, "This webhook is disabled. Enable it first (Webhooks > Actions > Enable), then retry.")
-    return True
+def parse_since(raw: str) -> datetime | None:
+    """The moment of "Retry all failed since…" (read in UTC, as the page says), or None."""
+    try:
+        since = parse_datetime(raw)
+        if since is None:
+            return None
+        # The page shows every time in UTC, and says so next to this field.
+        return since.astimezone(UTC) if timezone.is_aware(since) else since.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # well formed but impossible: 2024-02-30T10:00, year 0
+        return None
 
 
 @account_required
@@ -168,11 +148,17 @@ def refuse_if_disabled(request: HttpRequest, webhook: Webhook) -> bool:
 def delivery_retry(request: HttpRequest, pk: int, delivery_pk: int) -> HttpResponse:
     webhook = get_webhook_for_user(request, pk)
     delivery = get_delivery_for_user(request, webhook, delivery_pk)
-    if not refuse_if_disabled(request, webhook):
-        if retry([delivery]):
-            messages.success(request, "Retrying now. The new attempt shows here in a moment.")
+    try:
+        retried = retry_now(webhook, Delivery.objects.filter(pk=delivery.pk))
+    except RetryRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        if retried:
+            messages.success(request, _("Retrying now. The new attempt shows here in a moment."))
         else:
-            messages.error(request, "Only a failed or cancelled delivery can be retried.")
+            messages.error(
+                request, _("Only a failed or cancelled delivery, or one waiting for its next attempt, can be retried.")
+            )
     return redirect("webhooks:delivery", pk=webhook.pk, delivery_pk=delivery.pk)
 
 
@@ -181,18 +167,25 @@ def delivery_retry(request: HttpRequest, pk: int, delivery_pk: int) -> HttpRespo
 def retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
     """ "Retry all failed since…": every failed delivery of the webhook created since a moment."""
     webhook = get_webhook_for_user(request, pk)
-    since = parse_datetime(request.POST.get("since", ""))
+    since = parse_since(request.POST.get("since", ""))
     if since is None:
-        messages.error(request, "Choose the date and time from which to retry failed deliveries.")
+        messages.error(request, _("Choose the date and time from which to retry failed deliveries."))
         return redirect("webhooks:deliveries", pk=webhook.pk)
-    if timezone.is_naive(since):
-        # The page shows every time in UTC, and says so next to this field.
-        since = timezone.make_aware(since, UTC)
-    if not refuse_if_disabled(request, webhook):
+    try:
         # Cancelled ones too: what a disabled webhook missed is sent once it is enabled again.
-        count = retry(list(retryable(webhook, since)))
-        if count:
-            messages.success(request, f"Retrying {count} failed deliver{'y' if count == 1 else 'ies'}.")
-        else:
-            messages.success(request, f"No failed deliveries since {since:%Y-%m-%d %H:%M} UTC: nothing to retry.")
+        count = retry_now(webhook, webhook.deliveries.filter(created_at__gte=since))
+    except RetryRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("webhooks:deliveries", pk=webhook.pk)
+    if count:
+        messages.success(
+            request,
+            ngettext("Retrying %(count)d failed delivery.", "Retrying %(count)d failed deliveries.", count)
+            % {"count": count},
+        )
+    else:
+        messages.success(
+            request,
+            _("No failed deliveries since %(since)s UTC: nothing to retry.") % {"since": f"{since:%Y-%m-%d %H:%M}"},
+        )
     return redirect("webhooks:deliveries", pk=webhook.pk)

@@ -1,8 +1,9 @@
-"""The bodies of the /v3 API: Brevo's field names, types and enums.
+"""The bodies of the /v3 API: Brevo's field names, types and enums, in and out.
 
 Fields are strict about JSON types: `"batched": "yes"` or `"url": 42` is a 400,
 not a guess. What a webhook may hold is checked by `webhooks.validators`, shared
-with the form.
+with the form. Every answer is written by the serializer that the OpenAPI
+description documents, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ import datetime as dt
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 import catalog
+from accounts.models import Account
 from webhooks import validators
-from webhooks.models import MASK, Webhook, mask_url, unmask_url
+from webhooks.api.errors import Invalid
+from webhooks.models import MASK, Delivery, Webhook, limit_message, unmask_url
 
 TYPES = [catalog.TRANSACTIONAL, catalog.MARKETING]
 # Brevo's export enum: subscription names, its own names for two of ours, and "all".
@@ -96,7 +101,7 @@ class WebhookFieldsMixin(serializers.Serializer):
     domain = StrictCharField(required=False, allow_blank=True, help_text="Inbound webhooks only; ignored.")
 
     def validate_url(self, value: str) -> str:
-        instance: Webhook | None = self.context.get("webhook")
+        instance: Webhook | None = self.instance
         value = unmask_url(value, instance.url if instance else "")
         try:
             return validators.validate_url(value)
@@ -109,12 +114,32 @@ class WebhookFieldsMixin(serializers.Serializer):
         except DjangoValidationError as exc:
             raise as_drf_error(exc) from None
 
+    def validate_auth(self, value: dict[str, str] | None) -> dict[str, str] | None:
+        # The masked token means "keep the stored one", which only an update can have.
+        instance: Webhook | None = self.instance
+        if value is not None and value["token"] == MASK and not (instance and instance.auth_token):
+            raise serializers.ValidationError({"token": "Give the token itself."})
+        return value
+
     def check_events(self, type: str, attrs: dict[str, Any]) -> None:
         if "events" in attrs:
             try:
                 attrs["events"] = Webhook(type=type).validate_events(attrs["events"])
             except DjangoValidationError as exc:
                 raise serializers.ValidationError({"events": exc.messages[0]}) from None
+
+    @staticmethod
+    def apply(webhook: Webhook, data: dict[str, Any]) -> None:
+        """Copy the validated fields of a create or update body onto `webhook` (not saved)."""
+        for field in ("url", "description", "batched", "headers"):
+            if field in data:
+                setattr(webhook, field, data[field])
+        if "auth" in data:
+            auth = data["auth"]
+            if auth is None:
+                webhook.auth_token = ""
+            elif auth["token"] != MASK:
+                webhook.auth_token = auth["token"]
 
 
 class WebhookCreateSerializer(WebhookFieldsMixin):
@@ -125,6 +150,19 @@ class WebhookCreateSerializer(WebhookFieldsMixin):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         self.check_events(attrs["type"], attrs)
         return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Webhook:
+        account: Account = self.context["account"]
+        with transaction.atomic():
+            # Locking the account serialises concurrent creates, so the limit cannot be overshot.
+            Account.objects.select_for_update().get(pk=account.pk)
+            webhook = Webhook(account=account, type=validated_data["type"])
+            if webhook.account_is_full():
+                raise Invalid(limit_message(), code="bad_request")
+            self.apply(webhook, validated_data)
+            webhook.save()
+            webhook.set_events(validated_data["events"])
+        return webhook
 
 
 class WebhookUpdateSerializer(WebhookFieldsMixin):
@@ -137,43 +175,61 @@ class WebhookUpdateSerializer(WebhookFieldsMixin):
         self.fields["events"].required = False
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        webhook: Webhook = self.context["webhook"]
+        webhook: Webhook = self.instance
         if "type" in attrs and attrs["type"] != webhook.type:
             raise serializers.ValidationError({"type": "The type of a webhook cannot change; create a new webhook."})
         self.check_events(webhook.type, attrs)
         return attrs
 
+    def update(self, webhook: Webhook, validated_data: dict[str, Any]) -> Webhook:
+        with transaction.atomic():
+            self.apply(webhook, validated_data)
+            webhook.save()
+            if "events" in validated_data:
+                webhook.set_events(validated_data["events"])
+        return webhook
+
+
+class BrevoTimeField(serializers.DateTimeField):
+    """A time as Brevo writes it: UTC, milliseconds, `Z` (2016-07-18T12:30:09.000Z)."""
+
+    def to_representation(self, value: dt.datetime | None) -> str | None:
+        return brevo_time(value)
+
+
+class ExcerptField(serializers.CharField):
+    """The start of a long text, as much as an API answer needs."""
+
+    def __init__(self, length: int, **kwargs: Any) -> None:
+        self.length = length
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: str) -> str:
+        return value[: self.length]
+
 
 class WebhookSerializer(serializers.Serializer):
-    """A webhook as GET answers it (documentation only; `webhook_json` writes it)."""
+    """A webhook as GET answers it; secrets masked."""
 
-    id = serializers.IntegerField()
-    url = serializers.CharField(help_text="URL of the webhook; a password in it is masked.")
+    id = serializers.IntegerField(source="pk")
+    url = serializers.CharField(source="masked_url", help_text="URL of the webhook; a password in it is masked.")
     description = serializers.CharField()
-    events = serializers.ListField(child=serializers.CharField())
+    events = serializers.ListField(child=serializers.CharField(), source="event_names")
     type = serializers.ChoiceField(choices=TYPES)
     batched = serializers.BooleanField()
-    auth = AuthSerializer(allow_null=True, help_text="The token is masked.")
+    auth = serializers.SerializerMethodField(help_text="The token is masked; null when there is none.")
     headers = HeaderSerializer(many=True)
-    channel = serializers.ChoiceField(choices=["email"])
-    createdAt = serializers.CharField(help_text="UTC, YYYY-MM-DDTHH:mm:ss.SSSZ")
-    modifiedAt = serializers.CharField(help_text="UTC, YYYY-MM-DDTHH:mm:ss.SSSZ")
+    channel = serializers.SerializerMethodField()
+    createdAt = BrevoTimeField(source="created_at", help_text="UTC, YYYY-MM-DDTHH:mm:ss.SSSZ")
+    modifiedAt = BrevoTimeField(source="modified_at", help_text="UTC, YYYY-MM-DDTHH:mm:ss.SSSZ")
 
+    @extend_schema_field(AuthSerializer(allow_null=True))
+    def get_auth(self, webhook: Webhook) -> dict[str, str] | None:
+        return {"type": "bearer", "token": MASK} if webhook.auth_token else None
 
-def webhook_json(webhook: Webhook) -> dict[str, Any]:
-    return {
-        "id": webhook.pk,
-        "url": mask_url(webhook.url),
-        "description": webhook.description,
-        "events": webhook.event_names(),
-        "type": webhook.type,
-        "batched": webhook.batched,
-        "auth": {"type": "bearer", "token": MASK} if webhook.auth_token else None,
-        "headers": [{"key": h["key"], "value": h["value"]} for h in webhook.headers or []],
-        "channel": "email",
-        "createdAt": brevo_time(webhook.created_at),
-        "modifiedAt": brevo_time(webhook.modified_at),
-    }
+    @extend_schema_field(serializers.ChoiceField(choices=["email"]))
+    def get_channel(self, webhook: Webhook) -> str:
+        return "email"
 
 
 class WebhookListSerializer(serializers.Serializer):
@@ -235,15 +291,30 @@ class ProcessSerializer(serializers.Serializer):
 
 
 class SecretSerializer(serializers.Serializer):
-    secret = serializers.CharField(help_text="The current signing secret, whsec_...")
-    previousSecret = serializers.CharField(
-        allow_null=True, help_text="The previous secret while it still signs, else null"
-    )
-    previousSecretExpiresAt = serializers.CharField(allow_null=True)
+    """A webhook's signing secrets."""
+
+    secret = serializers.CharField(source="signing_secret", help_text="The current signing secret, whsec_...")
+    previousSecret = serializers.SerializerMethodField(help_text="The previous secret while it still signs, else null")
+    previousSecretExpiresAt = serializers.SerializerMethodField(help_text="When the previous secret stops signing")
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_previousSecret(self, webhook: Webhook) -> str | None:
+        secrets_ = webhook.signing_secrets()
+        return secrets_[1] if len(secrets_) > 1 else None
+
+    @extend_schema_field(BrevoTimeField(allow_null=True))
+    def get_previousSecretExpiresAt(self, webhook: Webhook) -> str | None:
+        return brevo_time(webhook.previous_secret_expires_at) if len(webhook.signing_secrets()) > 1 else None
 
 
 class RetryFailedSerializer(serializers.Serializer):
     since = serializers.DateTimeField(help_text="ISO 8601; deliveries created at or after it are retried")
+
+    def validate_since(self, value: dt.datetime) -> dt.datetime:
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError:  # 0001-01-01T00:00+14:00 is before the first moment there is
+            raise serializers.ValidationError("This moment is out of range.") from None
 
 
 class RetryCountSerializer(serializers.Serializer):
@@ -256,23 +327,28 @@ class TestSendSerializer(serializers.Serializer):
 
 class AttemptSerializer(serializers.Serializer):
     number = serializers.IntegerField()
-    startedAt = serializers.CharField()
-    durationMs = serializers.IntegerField(allow_null=True)
-    statusCode = serializers.IntegerField(allow_null=True)
-    error = serializers.CharField()
-    responseBody = serializers.CharField()
+    startedAt = BrevoTimeField(source="started_at")
+    durationMs = serializers.IntegerField(source="duration_ms", allow_null=True)
+    statusCode = serializers.IntegerField(source="response_status", allow_null=True)
+    error = serializers.CharField(help_text="Why there was no answer (empty when there was one)")
+    responseBody = ExcerptField(1000, source="response_body", help_text="The first 1,000 characters")
 
 
 class DeliverySerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    messageId = serializers.CharField(help_text="The webhook-id header of the delivery")
-    event = serializers.CharField()
-    status = serializers.ChoiceField(choices=["pending", "sending", "succeeded", "failed", "cancelled"])
-    isTest = serializers.BooleanField()
-    attemptCount = serializers.IntegerField()
-    createdAt = serializers.CharField()
-    completedAt = serializers.CharField(allow_null=True)
-    lastAttempt = AttemptSerializer(allow_null=True)
+    id = serializers.IntegerField(source="pk")
+    messageId = serializers.CharField(source="webhook_message_id", help_text="The webhook-id header of the delivery")
+    event = serializers.CharField(help_text="Subscription name of the event, or `batch`")
+    status = serializers.ChoiceField(choices=Delivery.Status.choices)
+    isTest = serializers.BooleanField(source="is_test")
+    attemptCount = serializers.IntegerField(source="attempt_count")
+    createdAt = BrevoTimeField(source="created_at")
+    nextAttemptAt = serializers.SerializerMethodField(help_text="When a pending delivery is tried next, else null")
+    completedAt = BrevoTimeField(source="completed_at", allow_null=True)
+    lastAttempt = AttemptSerializer(source="last_attempt", allow_null=True)
+
+    @extend_schema_field(BrevoTimeField(allow_null=True))
+    def get_nextAttemptAt(self, delivery: Delivery) -> str | None:
+        return brevo_time(delivery.next_attempt_at) if delivery.status == Delivery.Status.PENDING else None
 
 
 class DeliveryListSerializer(serializers.Serializer):
