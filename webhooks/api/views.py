@@ -293,7 +293,8 @@ def retry_delivery(request: Request, webhookId: int, deliveryId: int) -> Respons
 
 @extend_schema(
     operation_id="retryFailedWebhookDeliveries",
-    summary="Send again now every failed or cancelled delivery, or one waiting for its next attempt, created since a moment (our addition)",
+    summary="Send again now every retryable delivery created since a moment (our addition)",
+    description="Failed and cancelled deliveries, and pending ones waiting for their next attempt. Tests are not retried.",
     parameters=[WEBHOOK_ID],
     request=s.RetryFailedSerializer,
     responses={202: s.RetryCountSerializer, **ERRORS, **NOT_FOUND},
