@@ -294,7 +294,7 @@ def retry_delivery(request: Request, webhookId: int, deliveryId: int) -> Respons
 @extend_schema(
     operation_id="retryFailedWebhookDeliveries",
     summary="Send again now every retryable delivery created since a moment (our addition)",
-    description="Failed and cancelled deliveries, and pending ones waiting for their next attempt. Tests are not retried.",
+    description="Failed and cancelled deliveries, and pending ones waiting for their next attempt; never tests.",
     parameters=[WEBHOOK_ID],
     request=s.RetryFailedSerializer,
     responses={202: s.RetryCountSerializer, **ERRORS, **NOT_FOUND},
