@@ -207,7 +207,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/v3",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"WebhookTypeEnum": ["transactional", "marketing"]},
+    "ENUM_NAME_OVERRIDES": {"WebhookTypeEnum": ["transactional", "marketing"], "AuthTypeEnum": ["bearer"]},
+    # What drf-spectacular cannot say alone: the events of each type, patterns, links.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "webhooks.api.schema.postprocess",
+    ],
 }
 # Seconds between the attempts of a delivery: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, so
 # that an app that is down for a day still gets everything. Tests are never retried.

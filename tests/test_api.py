@@ -172,6 +172,16 @@ def test_delete_answers_204(api_client, make_webhook):
         ({"url": "https://example.com:99999/", "events": ["delivered"]}, "invalid_parameter", "url: "),
         ({"url": "https://\u2603\u200b.invalid\ud800/", "events": ["delivered"]}, "invalid_parameter", "url"),
         ({"url": "https://example.com/" + "a" * 3000, "events": ["delivered"]}, "invalid_parameter", "url: "),
+        ({"url": "https://example.com/a{b}", "events": ["delivered"]}, "invalid_parameter", "percent-encoded"),
+        ({"url": "https://example.com/a#b#c", "events": ["delivered"]}, "invalid_parameter", "percent-encoded"),
+        ({"url": "https://example.com/%zz", "events": ["delivered"]}, "invalid_parameter", "percent-encoded"),
+        ({"url": " https://example.com/", "events": ["delivered"]}, "invalid_parameter", "url: "),
+        ({"url": "https://example.com/h", "events": [" delivered"]}, "invalid_parameter", "events"),
+        (
+            {"url": "https://example.com/h", "events": ["delivered"], "description": "x" * 255 + " "},
+            "invalid_parameter",
+            "description",
+        ),
     ],
 )
 def test_every_invalid_create_is_a_400_with_brevos_codes_and_nothing_saved(api_client, body, code, message):
@@ -197,6 +207,8 @@ def test_every_invalid_create_is_a_400_with_brevos_codes_and_nothing_saved(api_c
         {"key": "X-Bad\nName", "value": "x"},
         {"key": "X-Bad-Value", "value": "a\r\nInjected: yes"},
         {"key": "X-Unicode", "value": "caf\u00e9"},
+        {"key": "X-Control", "value": "abc\u001f"},
+        {"key": " X-Space", "value": "x"},
     ],
 )
 def test_reserved_or_malformed_headers_are_refused(api_client, make_webhook, header):
@@ -351,8 +363,8 @@ def test_a_stranger_cannot_export_another_accounts_webhook(stranger_api_client, 
     webhook = make_webhook()
     body = {"type": "transactional", "event": "allEvents", "notifyURL": "https://e.com/n", "webhookId": webhook.pk}
     response = post(stranger_api_client, "/v3/webhooks/export", body)
-    assert response.status_code == 400
-    assert "no webhook with id" in response.json()["message"]
+    assert response.status_code == 404
+    assert response.json()["code"] == "document_not_found"
 
 
 def test_the_secret_can_be_read_and_rotated(api_client, make_webhook):
@@ -434,7 +446,7 @@ def test_a_failed_delivery_can_be_retried_through_the_api(api_client, make_webho
     failed.refresh_from_db()
     assert failed.status == "pending"
     refused = api_client.post(f"/v3/webhooks/{webhook.pk}/deliveries/{done.pk}/retry")
-    assert refused.status_code == 400 and "this one is succeeded" in refused.json()["message"]
+    assert refused.status_code == 409 and "this one is succeeded" in refused.json()["message"]
 
 
 def test_a_delivery_waiting_for_its_next_attempt_can_be_retried_now_through_the_api(api_client, make_webhook, redis):
@@ -453,7 +465,7 @@ def test_a_delivery_waiting_for_its_next_attempt_can_be_retried_now_through_the_
     waiting.refresh_from_db()
     assert waiting.next_attempt_at <= timezone.now()
     refused = api_client.post(f"/v3/webhooks/{webhook.pk}/deliveries/{fresh.pk}/retry")
-    assert refused.status_code == 400 and "this one is pending" in refused.json()["message"]
+    assert refused.status_code == 409 and "this one is pending" in refused.json()["message"]
 
 
 def test_retry_failed_since_counts_what_it_sends_again(api_client, make_webhook, redis):
@@ -471,7 +483,8 @@ def test_a_disabled_webhooks_deliveries_are_not_retried(api_client, make_webhook
     webhook = make_webhook(enabled=False)
     failed = webhook.deliveries.create(event="delivered", payload={"event": "delivered"}, status="failed")
     response = api_client.post(f"/v3/webhooks/{webhook.pk}/deliveries/{failed.pk}/retry")
-    assert response.status_code == 400 and "disabled" in response.json()["message"]
+    assert response.status_code == 409 and "disabled" in response.json()["message"]
+    assert response.json()["code"] == "conflict"
     failed.refresh_from_db()
     assert failed.status == "failed"
 

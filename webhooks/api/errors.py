@@ -27,13 +27,14 @@ CODES: list[tuple[type[exceptions.APIException], int, str]] = [
 
 
 class Invalid(exceptions.APIException):
-    """A 400 with a code of our choosing (invalid_parameter, duplicate_parameter, ...)."""
+    """A 400 with a code of our choosing (invalid_parameter, duplicate_parameter, ...), or another 4xx."""
 
     status_code = status.HTTP_400_BAD_REQUEST
 
-    def __init__(self, message: str, code: str = "invalid_parameter") -> None:
+    def __init__(self, message: str, code: str = "invalid_parameter", status_code: int = 400) -> None:
         super().__init__(message, code)
         self.brevo_code = code
+        self.status_code = status_code
 
 
 def error(status_code: int, code: str, message: str) -> Response:

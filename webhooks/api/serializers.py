@@ -19,6 +19,7 @@ from rest_framework import serializers
 import catalog
 from accounts.models import Account
 from webhooks import validators
+from webhooks.api import schema
 from webhooks.api.errors import Invalid
 from webhooks.models import MASK, Delivery, Webhook, limit_message, unmask_url
 
@@ -41,6 +42,12 @@ def as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
 
 
 class StrictCharField(serializers.CharField):
+    """Text as sent: not a number turned into text, and no whitespace quietly trimmed."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
@@ -61,9 +68,51 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(schema.URL_SCHEMA)
+class URLField(StrictCharField):
+    """A webhook or notify URL; `webhooks.validators.validate_url` checks it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=validators.URL_MAX_LENGTH, **kwargs)
+
+
+@extend_schema_field(schema.TOKEN_SCHEMA)
+class TokenField(StrictCharField):
+    pass
+
+
+@extend_schema_field(schema.HEADER_NAME_SCHEMA)
+class HeaderNameField(StrictCharField):
+    pass
+
+
+@extend_schema_field(schema.HEADER_VALUE_SCHEMA)
+class HeaderValueField(StrictCharField):
+    """A header value; may be empty (the pattern says so, without DRF's `allow_blank` alternative)."""
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        if data == "":
+            return ""
+        return super().run_validation(data)
+
+
+@extend_schema_field(schema.DATE_SCHEMA)
+class DateField(serializers.DateField):
+    """A day of the export: from 1970 to 2999, so that the day after it can still be computed."""
+
+    default_error_messages = {"range": "Give a date from 1970-01-01 to 2999-12-31."}
+    FIRST, LAST = dt.date(1970, 1, 1), dt.date(2999, 12, 31)
+
+    def to_internal_value(self, value: Any) -> dt.date:
+        day = super().to_internal_value(value)
+        if not self.FIRST <= day <= self.LAST:
+            self.fail("range")
+        return day
+
+
 class AuthSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["bearer"], help_text="Type of authentication; only `bearer`.")
-    token = StrictCharField(
+    token = TokenField(
         max_length=validators.TOKEN_MAX, help_text="Sent as `Authorization: Bearer <token>`; shown back masked."
     )
 
@@ -77,10 +126,8 @@ class AuthSerializer(serializers.Serializer):
 
 
 class HeaderSerializer(serializers.Serializer):
-    key = StrictCharField(max_length=validators.HEADER_NAME_MAX, help_text="Header name")
-    value = StrictCharField(
-        max_length=validators.HEADER_VALUE_MAX, allow_blank=True, trim_whitespace=False, help_text="Header value"
-    )
+    key = HeaderNameField(max_length=validators.HEADER_NAME_MAX, help_text="Header name")
+    value = HeaderValueField(max_length=validators.HEADER_VALUE_MAX, help_text="Header value")
 
 
 class WebhookFieldsMixin(serializers.Serializer):
@@ -90,6 +137,7 @@ class WebhookFieldsMixin(serializers.Serializer):
     events = serializers.ListField(
         child=StrictCharField(max_length=40),
         allow_empty=False,
+        min_length=1,
         max_length=50,
         help_text="Subscription names valid for the type (Brevo's, plus proxyOpen and error for transactional).",
     )
@@ -143,7 +191,7 @@ class WebhookFieldsMixin(serializers.Serializer):
 
 
 class WebhookCreateSerializer(WebhookFieldsMixin):
-    url = StrictCharField(max_length=validators.URL_MAX_LENGTH, help_text="URL of the webhook")
+    url = URLField(help_text="URL of the webhook")
     type = serializers.ChoiceField(choices=TYPES, default=catalog.TRANSACTIONAL, help_text="Type of the webhook")
     channel = serializers.ChoiceField(choices=["email"], default="email", help_text="Channel; only email.")
 
@@ -166,7 +214,7 @@ class WebhookCreateSerializer(WebhookFieldsMixin):
 
 
 class WebhookUpdateSerializer(WebhookFieldsMixin):
-    url = StrictCharField(max_length=validators.URL_MAX_LENGTH, required=False, help_text="URL of the webhook")
+    url = URLField(required=False, help_text="URL of the webhook; sent back masked, it keeps the stored password")
     type = serializers.ChoiceField(choices=TYPES, required=False, help_text="Must be the webhook's own type.")
     channel = serializers.ChoiceField(choices=["email"], required=False, help_text="Must be email.")
 
@@ -208,6 +256,11 @@ class ExcerptField(serializers.CharField):
         return value[: self.length]
 
 
+class MaskedAuthSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["bearer"])
+    token = serializers.ChoiceField(choices=[MASK], help_text="Always masked: the token is never shown.")
+
+
 class WebhookSerializer(serializers.Serializer):
     """A webhook as GET answers it; secrets masked."""
 
@@ -223,7 +276,7 @@ class WebhookSerializer(serializers.Serializer):
     createdAt = BrevoTimeField(source="created_at", help_text="UTC, YYYY-MM-DDTHH:mm:ss.SSSZ")
     modifiedAt = BrevoTimeField(source="modified_at", help_text="UTC, YYYY-MM-DDTHH:mm:ss.SSSZ")
 
-    @extend_schema_field(AuthSerializer(allow_null=True))
+    @extend_schema_field(MaskedAuthSerializer(allow_null=True))
     def get_auth(self, webhook: Webhook) -> dict[str, str] | None:
         return {"type": "bearer", "token": MASK} if webhook.auth_token else None
 
@@ -247,13 +300,11 @@ class ErrorSerializer(serializers.Serializer):
 
 class ExportSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=TYPES, help_text="Filter the history based on webhook type")
-    event = StrictCharField(help_text="A subscription name of the type, loadedByProxy, or allEvents")
-    notifyURL = StrictCharField(
-        max_length=validators.URL_MAX_LENGTH, help_text="Where the link to the CSV file is POSTed"
-    )
-    days = StrictIntegerField(required=False, min_value=1, max_value=366)
-    startDate = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
-    endDate = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
+    event = StrictCharField(max_length=40, help_text="A subscription name of the type, loadedByProxy, or allEvents")
+    notifyURL = URLField(help_text="Where the link to the CSV file is POSTed")
+    days = StrictIntegerField(required=False, min_value=1, max_value=366, help_text="The last days, 7 by default")
+    startDate = DateField(required=False, input_formats=["%Y-%m-%d"], help_text="With endDate, instead of days")
+    endDate = DateField(required=False, input_formats=["%Y-%m-%d"], help_text="Not before startDate")
     sort = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
     webhookId = StrictIntegerField(required=False, min_value=1)
     email = StrictCharField(required=False, max_length=254)

@@ -35,6 +35,10 @@ ERRORS = {
     401: OpenApiResponse(s.ErrorSerializer, description="Missing, wrong or revoked api-key"),
 }
 NOT_FOUND = {404: OpenApiResponse(s.ErrorSerializer, description="Webhook ID not found")}
+CONFLICT = {
+    409: OpenApiResponse(s.ErrorSerializer, description="Nothing to retry: the webhook is disabled, or not retryable")
+}
+UNAVAILABLE = {503: OpenApiResponse(s.ErrorSerializer, description="The queue is unreachable; try again shortly")}
 WEBHOOK_ID = OpenApiParameter("webhookId", OpenApiTypes.INT, OpenApiParameter.PATH, description="Id of the webhook")
 # Views take `webhookId` (N803): Brevo's name for the path parameter, kept in the OpenAPI description.
 
@@ -142,7 +146,7 @@ def webhook(request: Request, webhookId: int) -> Response:
         "token and works for 7 days."
     ),
     request=s.ExportSerializer,
-    responses={202: s.ProcessSerializer, **ERRORS},
+    responses={202: s.ProcessSerializer, **ERRORS, **NOT_FOUND, **UNAVAILABLE},
     tags=["Webhooks"],
 )
 @api_view(["POST"])
@@ -151,7 +155,7 @@ def export_history(request: Request) -> Response:
     account = request.user.account
     webhook_id = data.get("webhookId")
     if webhook_id is not None and not Webhook.objects.filter(pk=min(webhook_id, MAX_ID), account=account).exists():
-        raise Invalid(f"webhookId: no webhook with id {webhook_id}.")
+        raise Http404  # another account's webhook is not found either
     params = {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in data.items()}
     export = Export.objects.create(
         account=account,
@@ -215,7 +219,7 @@ def rotate_secret(request: Request, webhookId: int) -> Response:
     ),
     parameters=[WEBHOOK_ID],
     request=s.TestSendSerializer,
-    responses={200: s.DeliverySerializer, 202: s.DeliverySerializer, **ERRORS, **NOT_FOUND},
+    responses={200: s.DeliverySerializer, 202: s.DeliverySerializer, **ERRORS, **NOT_FOUND, **UNAVAILABLE},
     tags=["Deliveries (brevo-hooks)"],
 )
 @api_view(["POST"])
@@ -242,8 +246,8 @@ def send_test(request: Request, webhookId: int) -> Response:
     parameters=[
         WEBHOOK_ID,
         OpenApiParameter("status", str, enum=[c.value for c in Delivery.Status]),
-        OpenApiParameter("limit", int, default=50, description="1 to 500"),
-        OpenApiParameter("offset", int, default=0),
+        OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 500}, default=50),
+        OpenApiParameter("offset", {"type": "integer", "minimum": 0, "maximum": 10**9}, default=0),
     ],
     responses={200: s.DeliveryListSerializer, **ERRORS, **NOT_FOUND},
     tags=["Deliveries (brevo-hooks)"],
@@ -275,7 +279,7 @@ def get_delivery_for_caller(request: Request, webhook: Webhook, delivery_id: int
     description="202 with the delivery, now pending; the attempt follows within moments. Tests are not retried.",
     parameters=[WEBHOOK_ID, OpenApiParameter("deliveryId", OpenApiTypes.INT, OpenApiParameter.PATH)],
     request=None,
-    responses={202: s.DeliverySerializer, **ERRORS, **NOT_FOUND},
+    responses={202: s.DeliverySerializer, **ERRORS, **NOT_FOUND, **CONFLICT},
     tags=["Deliveries (brevo-hooks)"],
 )
 @api_view(["POST"])
@@ -285,7 +289,9 @@ def retry_delivery(request: Request, webhookId: int, deliveryId: int) -> Respons
     if not retry_now(found, Delivery.objects.filter(pk=delivery.pk)):
         raise Invalid(
             "Only a failed or cancelled delivery, or one waiting for its next attempt, can be retried; "
-            f"this one is {delivery.status}."
+            f"this one is {delivery.status}.",
+            code="conflict",
+            status_code=409,
         )
     delivery.refresh_from_db()
     return Response(s.DeliverySerializer(delivery).data, status=202)
@@ -297,7 +303,7 @@ def retry_delivery(request: Request, webhookId: int, deliveryId: int) -> Respons
     description="Failed and cancelled deliveries, and pending ones waiting for their next attempt; never tests.",
     parameters=[WEBHOOK_ID],
     request=s.RetryFailedSerializer,
-    responses={202: s.RetryCountSerializer, **ERRORS, **NOT_FOUND},
+    responses={202: s.RetryCountSerializer, **ERRORS, **NOT_FOUND, **CONFLICT},
     tags=["Deliveries (brevo-hooks)"],
 )
 @api_view(["POST"])
@@ -312,7 +318,7 @@ def retry_now(webhook: Webhook, deliveries: QuerySet[Delivery]) -> int:
     try:
         return jobs.retry_now(webhook, deliveries)
     except jobs.RetryRefused as exc:
-        raise Invalid(str(exc)) from None
+        raise Invalid(str(exc), code="conflict", status_code=409) from None
 
 
 def int_param(request: Request, name: str, default: int, minimum: int, maximum: int) -> int:
