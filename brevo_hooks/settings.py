@@ -30,7 +30,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "brevo_hooks.apps.AdminConfig",  # Django's admin with a rate-limited login
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -148,13 +148,27 @@ RQ_QUEUES = {
 RQ = {"COMMIT_MODE": "auto"}
 
 # The login rate limit counts in this cache; Redis, so that every web process sees the same counts.
+# Short timeouts: a login page must not hang on an unreachable Redis (the limiter then counts in
+# the process, see accounts/ratelimit.py).
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "brevo-hooks",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
+# Login limits (accounts/ratelimit.py). Per address and email, and per address alone, in a window
+# of LOGIN_LIMIT_WINDOW seconds; failed attempts per account (email), whatever the address, in a
+# window of LOGIN_LIMIT_ACCOUNT_WINDOW seconds. Both the app's login and the admin's.
+LOGIN_LIMIT_PER_ADDRESS_AND_EMAIL = env_int("LOGIN_LIMIT_PER_ADDRESS_AND_EMAIL", 10, minimum=1)
+LOGIN_LIMIT_PER_ADDRESS = env_int("LOGIN_LIMIT_PER_ADDRESS", 50, minimum=1)
+LOGIN_LIMIT_WINDOW = env_int("LOGIN_LIMIT_WINDOW", 300, minimum=1)
+LOGIN_LIMIT_PER_ACCOUNT = env_int("LOGIN_LIMIT_PER_ACCOUNT", 30, minimum=1)
+LOGIN_LIMIT_ACCOUNT_WINDOW = env_int("LOGIN_LIMIT_ACCOUNT_WINDOW", 3600, minimum=1)
+# How many proxies in front of the app append the client's address to X-Forwarded-For (the TLS
+# proxy the README recommends is 1). 0: the header is ignored, and REMOTE_ADDR is the client.
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
 
 # Webhooks
 WEBHOOKS_MAX_PER_ACCOUNT = env_int("WEBHOOKS_MAX_PER_ACCOUNT", 40, minimum=1)

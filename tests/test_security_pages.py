@@ -217,7 +217,7 @@ def clean_cache(redis, monkeypatch):
     # The limiter counts in fixed windows; pin the clock so that a window boundary
     # falling inside a test cannot reset the count half-way.
     now = time.time()
-    monkeypatch.setattr("accounts.ratelimit.time.time", lambda: now)
+    monkeypatch.setattr("accounts.ratelimit.now", lambda: now)
     yield
     cache.clear()
 
