@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "brevo_hooks.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -245,6 +246,32 @@ WEBHOOKS_DISABLE_AFTER = env_float("WEBHOOKS_DISABLE_AFTER", 5 * 24 * 3600.0)
 # Concurrent requests per worker process, and at most this many to one endpoint at a time.
 WEBHOOKS_SEND_THREADS = env_int("WEBHOOKS_SEND_THREADS", 32, minimum=1)
 WEBHOOKS_ENDPOINT_CONCURRENCY = env_int("WEBHOOKS_ENDPOINT_CONCURRENCY", 16, minimum=1)
+
+# Content-Security-Policy of every answer (brevo_hooks/csp.py; the shape of Django 6's SECURE_CSP).
+# Scripts, styles and fonts come from our own static files only, never inline; images also as
+# data: URLs (Swagger UI's icons); nothing may frame a page, nor a form post elsewhere.
+SECURE_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+# Directives that differ under a path. The RQ dashboard (django-rq's templates, staff only) has
+# inline <style> blocks and one inline script, the select-all box of its job lists: that script
+# is allowed by its hash, and inline styles (which run no code) there only. Its job pages' rows
+# are not clickable under this policy; the "View" link in each row is.
+SECURE_CSP_PATHS = {
+    "/admin/django_rq/": {
+        "script-src": ["'self'", "'sha256-1kZe1KRxelr3ptMPsod17Z6BDvbtm4WcufgsZGvsErM='"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+    },
+}
 
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
