@@ -35,7 +35,8 @@ class ContentSecurityPolicyMiddleware:
 def policy_for(path: str) -> dict[str, list[str]]:
     """SECURE_CSP, with the directives SECURE_CSP_PATHS sets for the longest prefix of `path`."""
     policy = dict(settings.SECURE_CSP)
-    prefixes = [prefix for prefix in settings.SECURE_CSP_PATHS if path.startswith(prefix)]
+    paths: dict[str, dict[str, list[str]]] = getattr(settings, "SECURE_CSP_PATHS", {})
+    prefixes = [prefix for prefix in paths if path.startswith(prefix)]
     if prefixes:
-        policy.update(settings.SECURE_CSP_PATHS[max(prefixes, key=len)])
+        policy.update(paths[max(prefixes, key=len)])
     return policy

@@ -377,6 +377,9 @@ def test_the_secret_can_be_read_and_rotated(api_client, make_webhook):
     assert rotated["secret"] != body["secret"]
     assert rotated["previousSecret"] == body["secret"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", rotated["previousSecretExpiresAt"])
+    # Answers that hold a secret are kept by no cache.
+    assert api_client.get(f"/v3/webhooks/{webhook.pk}/secret")["Cache-Control"] == "no-store"
+    assert api_client.post(f"/v3/webhooks/{webhook.pk}/secret/rotate")["Cache-Control"] == "no-store"
 
 
 def test_a_test_send_needs_an_event_of_the_webhooks_type(api_client, make_webhook):

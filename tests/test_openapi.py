@@ -9,6 +9,7 @@ import pytest
 import schemathesis
 import schemathesis.engine
 from django.contrib.staticfiles import finders
+from django.db import connection
 from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
@@ -183,14 +184,18 @@ def test_schemathesis_with_all_its_checks_finds_nothing_in_both_apis(fuzz_world,
             return case
         if case.meta.is_negative_at(ParameterLocation.PATH):
             return case
-        if (case.method, case.operation.path) in TYPED:
-            wanted = type_of(case)
-            current = Webhook.objects.filter(pk=case.path_parameters["webhookId"]).values_list("type", flat=True)
-            if list(current) != [wanted]:
-                case.path_parameters["webhookId"] = fuzz_world[wanted].pk
-        elif case.meta.phase.name != TestPhase.STATEFUL:
-            webhook = make_webhook() if case.method == "DELETE" else fuzz_world[catalog.TRANSACTIONAL]
-            case.path_parameters["webhookId"] = webhook.pk
+        try:
+            if (case.method, case.operation.path) in TYPED:
+                wanted = type_of(case)
+                current = Webhook.objects.filter(pk=case.path_parameters["webhookId"]).values_list("type", flat=True)
+                if list(current) != [wanted]:
+                    case.path_parameters["webhookId"] = fuzz_world[wanted].pk
+            elif case.meta.phase.name != TestPhase.STATEFUL:
+                webhook = make_webhook() if case.method == "DELETE" else fuzz_world[catalog.TRANSACTIONAL]
+                case.path_parameters["webhookId"] = webhook.pk
+        finally:
+            # The engine calls this hook from a thread of its own: leave no database session behind.
+            connection.close()
         return case
 
     failures, errors, tested, ran = [], [], 0, set()

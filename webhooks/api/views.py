@@ -190,7 +190,14 @@ def export_download(request: HttpRequest, token: str) -> HttpResponse:
 )
 @api_view(["GET"])
 def webhook_secret(request: Request, webhookId: int) -> Response:
-    return Response(s.SecretSerializer(get_webhook_for_caller(request, webhookId)).data)
+    return secret_response(get_webhook_for_caller(request, webhookId))
+
+
+def secret_response(webhook: Webhook) -> Response:
+    response = Response(s.SecretSerializer(webhook).data)
+    # The secret is shown on request: no cache or proxy may keep a copy.
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @extend_schema(
@@ -206,7 +213,7 @@ def webhook_secret(request: Request, webhookId: int) -> Response:
 def rotate_secret(request: Request, webhookId: int) -> Response:
     found = get_webhook_for_caller(request, webhookId)
     found.rotate_secret()
-    return Response(s.SecretSerializer(found).data)
+    return secret_response(found)
 
 
 @extend_schema(
