@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
+from django.utils.translation import gettext_lazy as _
 
 from webhooks import ssrf
 
@@ -58,10 +59,7 @@ URI_CHARACTERS = re.compile(
     rf"^[A-Za-z][A-Za-z0-9+.-]*://(?:{_USER_CHAR}+(?::{_USER_CHAR}*)?@)?[^/?#@]+"
     rf"(?:[/?]{_URI_CHAR}*)?(?:#{_URI_CHAR}*)?$"
 )
-URL_CHARACTERS_ERROR = (
-    "The URL holds characters that must be percent-encoded (such as {, }, |, ^, \\ or a second #): "
-    "encode them as %7B, %7D and so on."
-)
+URL_CHARACTERS_ERROR = _("The URL holds characters that must be percent-encoded, such as {, }, |, ^, \\ or a second #.")
 
 
 def validate_url(url: Any) -> str:
