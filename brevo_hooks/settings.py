@@ -218,6 +218,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     # Swagger UI and Redoc from the vendored sidecar package: the docs work offline, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
+    # No validator badge: it would send the description's URL to swagger.io, and the CSP blocks it anyway.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/v3",

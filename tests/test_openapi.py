@@ -70,6 +70,7 @@ def test_the_docs_pages_load_everything_from_our_own_static_files(client: Client
         if asset.startswith(path + "?"):  # the start-up script, a file of its own (no inline script)
             script = client.get(asset)
             assert script.status_code == 200 and script["Content-Type"].startswith("application/javascript")
+            assert '"validatorUrl": null' in script.content.decode()  # no badge fetched from swagger.io
             continue
         assert asset.startswith("/static/"), f"{asset} is not served by us (no CDN, works offline)"
         assert finders.find(asset.removeprefix("/static/")), asset
