@@ -11,39 +11,29 @@ from django.utils.translation import gettext as _
 from django.views import i18n
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import ratelimit
 from accounts.decorators import account_required
-from accounts.forms import AccountSettingsForm, ApiKeyForm
+from accounts.forms import AccountSettingsForm, ApiKeyForm, LoginForm
 from accounts.models import ApiKey, User
 
-# Per address and email: enough for typos, too few to guess a password.
-LOGIN_LIMIT, LOGIN_WINDOW = 10, 300
-# Per address alone, whatever the email: stops one host from spraying many accounts.
-ADDRESS_LIMIT = 50
 # The new key waits here between the POST that made it and the page that shows it, once.
 NEW_KEY_SESSION = "new_api_key"
 
 
-def client_address(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR") or "unknown"
+def too_many(response: HttpResponse, request: HttpRequest) -> HttpResponse:
+    """429 with Retry-After when the login form refused the attempt for its limits (accounts.ratelimit)."""
+    wait = getattr(request, "login_wait", 0)
+    if wait:
+        response.status_code = 429
+        response["Retry-After"] = str(wait)
+    return response
 
 
 class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
+    authentication_form = LoginForm
 
-    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        address = client_address(request)
-        email = str(request.POST.get("username", "")).strip().lower()
-        allowed = ratelimit.hit("login", f"{address}|{email}", LOGIN_LIMIT, LOGIN_WINDOW)
-        allowed = ratelimit.hit("login-address", address, ADDRESS_LIMIT, LOGIN_WINDOW) and allowed
-        if not allowed:
-            form = self.get_form()
-            form.errors.clear()
-            form.add_error(None, _("Too many login attempts. Wait a few minutes, then try again."))
-            response = self.render_to_response(self.get_context_data(form=form), status=429)
-            response["Retry-After"] = str(LOGIN_WINDOW)
-            return response
-        return super().post(request, *args, **kwargs)
+    def form_invalid(self, form: LoginForm) -> HttpResponse:
+        return too_many(super().form_invalid(form), self.request)
 
 
 def get_api_key_for_user(request: HttpRequest, pk: int) -> ApiKey:

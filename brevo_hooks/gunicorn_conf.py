@@ -6,8 +6,9 @@ scrape adds them up. It is set here, in the master, before any worker starts (ea
 imports prometheus_client after the fork, and reads it then): a fresh directory of its own
 unless the environment names one, which is emptied of an earlier run's files.
 
-Logs: with LOG_FORMAT=json gunicorn's own lines (errors, the access log) are JSON
-objects like the application's.
+Logs: the access log never holds an export download token (brevo_hooks.access_log), and
+with LOG_FORMAT=json gunicorn's own lines (errors, the access log) are JSON objects like the
+application's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gunicorn import glogging
+from brevo_hooks.access_log import RedactingLogger
 
 _made_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if _made_dir:
@@ -45,8 +46,8 @@ def on_exit(server: Any) -> None:
         shutil.rmtree(METRICS_DIR, ignore_errors=True)
 
 
-class Logger(glogging.Logger):
-    """gunicorn's logger, writing JSON lines when LOG_FORMAT=json."""
+class Logger(RedactingLogger):
+    """gunicorn's logger, without export tokens, writing JSON lines when LOG_FORMAT=json."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)

@@ -31,7 +31,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "brevo_hooks.apps.AdminConfig",  # Django's admin with a rate-limited login
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "brevo_hooks.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language of the page: the header switcher's cookie, else Accept-Language; the API
@@ -66,6 +67,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "brevo_hooks.urls"
+# A CSRF failure under the APIs answers in their JSON format (see brevo_hooks.error_views).
+CSRF_FAILURE_VIEW = "brevo_hooks.error_views.csrf_failure"
 
 TEMPLATES = [
     {
@@ -171,7 +174,27 @@ RQ_QUEUES = {
 RQ = {"COMMIT_MODE": "auto"}
 
 # The login rate limit counts in this cache; Redis, so that every web process sees the same counts.
-CACHES = {"default": {**_redis.cache(), "KEY_PREFIX": "brevo-hooks"}}
+# Short timeouts: a login page must not hang on an unreachable Redis (the limiter then counts in
+# the process, see accounts/ratelimit.py).
+_cache = _redis.cache()
+CACHES = {
+    "default": {
+        **_cache,
+        "KEY_PREFIX": "brevo-hooks",
+        "OPTIONS": {**_cache.get("OPTIONS", {}), "socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
+# Login limits (accounts/ratelimit.py). Per address and email, and per address alone, in a window
+# of LOGIN_LIMIT_WINDOW seconds; failed attempts per account (email), whatever the address, in a
+# window of LOGIN_LIMIT_ACCOUNT_WINDOW seconds. Both the app's login and the admin's.
+LOGIN_LIMIT_PER_ADDRESS_AND_EMAIL = env_int("LOGIN_LIMIT_PER_ADDRESS_AND_EMAIL", 10, minimum=1)
+LOGIN_LIMIT_PER_ADDRESS = env_int("LOGIN_LIMIT_PER_ADDRESS", 50, minimum=1)
+LOGIN_LIMIT_WINDOW = env_int("LOGIN_LIMIT_WINDOW", 300, minimum=1)
+LOGIN_LIMIT_PER_ACCOUNT = env_int("LOGIN_LIMIT_PER_ACCOUNT", 30, minimum=1)
+LOGIN_LIMIT_ACCOUNT_WINDOW = env_int("LOGIN_LIMIT_ACCOUNT_WINDOW", 3600, minimum=1)
+# How many proxies in front of the app append the client's address to X-Forwarded-For (the TLS
+# proxy the README recommends is 1). 0: the header is ignored, and REMOTE_ADDR is the client.
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
 
 # Webhooks
 WEBHOOKS_MAX_PER_ACCOUNT = env_int("WEBHOOKS_MAX_PER_ACCOUNT", 40, minimum=1)
@@ -190,8 +213,13 @@ for _range in WEBHOOKS_EGRESS_IP_RANGES:
             f"WEBHOOKS_EGRESS_IP_RANGES must be comma-separated IP ranges such as 203.0.113.0/24, not {_range!r}."
         ) from None
 
-# Request bodies (API and forms) above this size are refused with a 400.
+# Request bodies (the /v3 API and forms) above this size are refused with a 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 256 * 1024, minimum=1024)
+# POST /api/events takes up to 1,000 events in one body: room for 1,000 events of 4 KiB each
+# (a Brevo event is well under 1 KiB), and for one event with the largest `data` below.
+EVENTS_MAX_BODY_SIZE = env_int("EVENTS_MAX_BODY_SIZE", 4 * 1024 * 1024, minimum=1024)
+# The `data` of one event, as compact JSON: it is stored once, then in each delivery and attempt.
+EVENTS_MAX_DATA_SIZE = env_int("EVENTS_MAX_DATA_SIZE", 256 * 1024, minimum=1024)
 
 # The /v3 API: Brevo's, authenticated by the `api-key` header, JSON in and out.
 REST_FRAMEWORK = {
@@ -215,11 +243,18 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     # Swagger UI and Redoc from the vendored sidecar package: the docs work offline, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
+    # No validator badge: it would send the description's URL to swagger.io, and the CSP blocks it anyway.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/v3",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"WebhookTypeEnum": ["transactional", "marketing"]},
+    "ENUM_NAME_OVERRIDES": {"WebhookTypeEnum": ["transactional", "marketing"], "AuthTypeEnum": ["bearer"]},
+    # What drf-spectacular cannot say alone: the events of each type, patterns, links.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "webhooks.api.schema.postprocess",
+    ],
 }
 # Seconds between the attempts of a delivery: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, so
 # that an app that is down for a day still gets everything. Tests are never retried.
@@ -250,6 +285,32 @@ WEBHOOKS_ENDPOINT_CONCURRENCY = env_int("WEBHOOKS_ENDPOINT_CONCURRENCY", 16, min
 # At most this many of a worker's requests go to one account's endpoints at a time, so
 # that one account's slow or hostile receivers never hold all of a worker's threads.
 WEBHOOKS_ACCOUNT_CONCURRENCY = env_int("WEBHOOKS_ACCOUNT_CONCURRENCY", max(1, WEBHOOKS_SEND_THREADS // 2), minimum=1)
+
+# Content-Security-Policy of every answer (brevo_hooks/csp.py; the shape of Django 6's SECURE_CSP).
+# Scripts, styles and fonts come from our own static files only, never inline; images also as
+# data: URLs (Swagger UI's icons); nothing may frame a page, nor a form post elsewhere.
+SECURE_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+# Directives that differ under a path. The RQ dashboard (django-rq's templates, staff only) has
+# inline <style> blocks and one inline script, the select-all box of its job lists: that script
+# is allowed by its hash, and inline styles (which run no code) there only. Its job pages' rows
+# are not clickable under this policy; the "View" link in each row is.
+SECURE_CSP_PATHS = {
+    "/admin/django_rq/": {
+        "script-src": ["'self'", "'sha256-1kZe1KRxelr3ptMPsod17Z6BDvbtm4WcufgsZGvsErM='"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+    },
+}
 
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -287,7 +348,11 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "brevo_hooks.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    # Export download tokens never reach the logs ("Not Found: /exports/<token>.csv").
+    "filters": {"redact_export_links": {"()": "brevo_hooks.access_log.RedactExportLinks"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact_export_links"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 

@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from brevo_hooks import ops_views
 from events.api import ingest
 from webhooks import views as webhook_views
+from webhooks.api import errors as api_errors
 from webhooks.api import views as api_views
 
 urlpatterns = [
@@ -24,4 +25,11 @@ urlpatterns = [
     path("healthz", ops_views.healthz, name="healthz"),
     path("readyz", ops_views.readyz, name="readyz"),
     path("metrics", ops_views.prometheus, name="metrics"),
+    # Anything else under the APIs is a JSON 404, whatever the method (/v3/... has its own).
+    re_path(r"^(?:v3|api)(?:/|\Z)", api_errors.not_found),
 ]
+
+handler400 = "brevo_hooks.error_views.bad_request"
+handler403 = "brevo_hooks.error_views.permission_denied"
+handler404 = "brevo_hooks.error_views.page_not_found"
+handler500 = "brevo_hooks.error_views.server_error"

@@ -1,87 +1,168 @@
-"""`POST /api/events`: the platform reports events, one or up to MAX_EVENTS at a time."""
+"""`POST /api/events`: the platform reports events, one or up to MAX_EVENTS at a time.
+
+The same stack as /v3: DRF with the `api-key` authentication, the strict JSON parser
+(here with a body limit sized for 1,000 events), the `{"code", "message"}` error
+handler, and serializers that both validate and document the request.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.decorators import api_view, parser_classes
+from rest_framework.request import Request
+from rest_framework.response import Response
 
-from accounts.models import ApiKey
+import catalog
 from events import emit
-from events.fanout import EventError, NewEvent
+from events.fanout import MAX_IDEMPOTENCY_KEY, EventError, NewEvent, check
+from webhooks.api.errors import Invalid
+from webhooks.api.parsers import StrictJSONParser
+from webhooks.api.serializers import ErrorSerializer, StrictCharField
 
 MAX_EVENTS = 1000
-# 1,000 events with generous data fit well inside this.
-MAX_BODY_BYTES = 16 * 1024 * 1024
-FIELDS = {"event", "type", "data", "id"}
+FIELDS = ("event", "type", "data", "id")
+# An `id` given as a number must fit the 64-bit integers every producer has.
+ID_INT_RANGE = (-(2**63), 2**63 - 1)
+ID_SCHEMA = {
+    "oneOf": [
+        {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
+        {"type": "integer", "minimum": ID_INT_RANGE[0], "maximum": ID_INT_RANGE[1]},
+    ]
+}
 
 
-def error(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"code": code, "message": message}, status=status)
+class EventsJSONParser(StrictJSONParser):
+    """The strict parser, with the body limit of this endpoint (EVENTS_MAX_BODY_SIZE)."""
+
+    list_name = "events"
+
+    def body_limit(self) -> int:
+        return settings.EVENTS_MAX_BODY_SIZE
 
 
-@csrf_exempt  # authenticated by the api-key header, never by a cookie
-def ingest(request: HttpRequest) -> JsonResponse:
-    if request.method != "POST":
-        return error(405, "method_not_allowed", "Use POST to report events.")
-    raw_key = request.headers.get("api-key", "")
-    if not raw_key:
-        return error(401, "unauthorized", "The api-key header is missing.")
-    key = ApiKey.objects.authenticate(raw_key)
-    if key is None:
-        return error(401, "unauthorized", "The api-key header does not match an active API key.")
-    key.touch()  # "Last used" on the API keys page covers event reporting too
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JSONObjectField(serializers.Field):
+    default_error_messages = {"invalid": 'must be a JSON object, such as {{"email": "jane@example.com"}}.'}
 
-    body = request.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        return error(413, "bad_request", f"The body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB.")
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+@extend_schema_field(ID_SCHEMA)
+class IdempotencyKeyField(serializers.Field):
+    default_error_messages = {"invalid": "must be a string (or a 64-bit whole number)."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if isinstance(data, bool) or not isinstance(data, (str, int)):
+            self.fail("invalid")
+        if isinstance(data, int) and not ID_INT_RANGE[0] <= data <= ID_INT_RANGE[1]:
+            self.fail("invalid")
+        return str(data)
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class EventSerializer(serializers.Serializer):
+    """One event as the platform reports it; validates to a NewEvent."""
+
+    default_error_messages = {"invalid": 'An event is a JSON object such as {{"event": "delivered"}}.'}
+
+    event = StrictCharField(
+        help_text="Subscription name of the event (aliases such as `request` too), valid for the type.",
+        error_messages={"required": "This field is required: a subscription name such as hardBounce."},
+    )
+    type = serializers.ChoiceField(choices=list(catalog.TYPE_LABELS), default=catalog.TRANSACTIONAL)
+    data = JSONObjectField(required=False, help_text="Brevo's payload fields, merged over generated defaults.")
+    id = IdempotencyKeyField(required=False, help_text="Your idempotency key: sending it again stores nothing new.")
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(FIELDS))
+            if unknown:
+                raise serializers.ValidationError({unknown[0]: ["unknown field; use event, type, data, id."]})
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: dict[str, Any]) -> NewEvent:  # type: ignore[override]
+        event = NewEvent(
+            name=attrs["event"], type=attrs["type"], data=attrs.get("data", {}), idempotency_key=attrs.get("id", "")
+        )
+        try:
+            check(event)
+        except EventError as exc:
+            raise serializers.ValidationError({exc.field or "event": [exc.reason]}, code=exc.code) from None
+        return event
+
+
+class EventsAcceptedSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.UUIDField(),
+        help_text="The stored events' ids, in the order sent (the first one's for a repeated id).",
+    )
+
+
+def events_schema() -> dict[str, Any]:
+    """One event, or a list of 1 to MAX_EVENTS; each event's names are those of its type."""
+    variants = []
+    for type in catalog.TYPE_LABELS:
+        names = sorted(set(catalog.subscription_names(type)))
+        variants.append(
+            {
+                "type": "object",
+                "properties": {
+                    "event": {"type": "string", "enum": names, "description": f"A {type} event"},
+                    "type": {"type": "string", "enum": [type]},
+                    "data": {"type": "object", "additionalProperties": True},
+                    "id": ID_SCHEMA,
+                },
+                "required": ["event"] if type == catalog.TRANSACTIONAL else ["event", "type"],
+                "additionalProperties": False,
+            }
+        )
+    one = {"oneOf": variants}
+    return {"oneOf": [one, {"type": "array", "items": one, "minItems": 1, "maxItems": MAX_EVENTS}]}
+
+
+@extend_schema(
+    operation_id="reportEvents",
+    summary="Report events (for the platform)",
+    description=(
+        "Stores one event, or a list of up to 1,000 (all or nothing), and one delivery per enabled webhook "
+        "of the account subscribed to it. `type` defaults to transactional. A `data` above EVENTS_MAX_DATA_SIZE "
+        "(256 KiB) and a body above EVENTS_MAX_BODY_SIZE (4 MiB) are refused."
+    ),
+    request={"application/json": events_schema()},
+    responses={
+        202: EventsAcceptedSerializer,
+        400: OpenApiResponse(ErrorSerializer, description="Bad request"),
+        401: OpenApiResponse(ErrorSerializer, description="Missing, wrong or revoked api-key"),
+    },
+    tags=["Events"],
+)
+@api_view(["POST"])
+@parser_classes([EventsJSONParser])
+def ingest(request: Request) -> Response:
+    document = request.data
+    many = isinstance(document, list)
+    if many and not document:
+        raise Invalid("The list of events is empty.", code="missing_parameter")
+    if many and len(document) > MAX_EVENTS:
+        raise Invalid(f"At most {MAX_EVENTS} events per request; this one has {len(document)}.")
+    serializer = EventSerializer(data=document, many=many)
+    if not serializer.is_valid():
+        raise serializers.ValidationError({"events": serializer.errors} if many else serializer.errors)
+    events = serializer.validated_data if many else [serializer.validated_data]
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return error(400, "bad_request", f"The body is not valid JSON: {exc}.")
-
-    try:
-        events = parse(document)
-        stored = emit(key.account, events)
+        stored = emit(request.user.account, events)
     except EventError as exc:
-        return error(400, exc.code, exc.message)
-    return JsonResponse({"ids": [event.public_id for event in stored]}, status=202)
-
-
-def parse(document: Any) -> list[NewEvent]:
-    """The events of a request body: one event object, or a list of them."""
-    if isinstance(document, list):
-        if not document:
-            raise EventError("missing_parameter", "The list of events is empty.")
-        if len(document) > MAX_EVENTS:
-            raise EventError(
-                "invalid_parameter", f"At most {MAX_EVENTS} events per request; this one has {len(document)}."
-            )
-        return [parse_one(item, f"events[{n}]") for n, item in enumerate(document)]
-    return [parse_one(document, "")]
-
-
-def parse_one(item: Any, where: str) -> NewEvent:
-    prefix = f"{where}: " if where else ""
-    if not isinstance(item, dict):
-        raise EventError("invalid_parameter", f'{prefix}an event is a JSON object such as {{"event": "delivered"}}.')
-    unknown = sorted(set(item) - FIELDS)
-    if unknown:
-        raise EventError("invalid_parameter", f"{prefix}unknown field {', '.join(unknown)}; use event, type, data, id.")
-    name = item.get("event")
-    if name is None or name == "":
-        raise EventError("missing_parameter", f"{prefix}event is required (a subscription name such as hardBounce).")
-    if not isinstance(name, str):
-        raise EventError("invalid_parameter", f"{prefix}event must be a string.")
-    type = item.get("type", "transactional")
-    if not isinstance(type, str):
-        raise EventError("invalid_parameter", f'{prefix}type must be "transactional" or "marketing".')
-    data = item.get("data", {})
-    if not isinstance(data, dict):
-        raise EventError("invalid_parameter", f"{prefix}data must be a JSON object.")
-    key = item.get("id", "")
-    if isinstance(key, bool) or not isinstance(key, (str, int)):
-        raise EventError("invalid_parameter", f"{prefix}id must be a string.")
-    return NewEvent(name=name, type=type, data=data, idempotency_key=str(key))
+        raise Invalid(exc.message, code=exc.code) from None
+    return Response(EventsAcceptedSerializer({"ids": [event.uid for event in stored]}).data, status=202)

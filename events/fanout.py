@@ -8,17 +8,21 @@ stored, and the jobs that carry them to Redis are enqueued when the transaction 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn
 
+from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 import catalog
 from accounts.models import Account
+from brevo_hooks import strict_json
 from brevo_hooks.bulk_insert import insert_returning_ids
 from events.models import Event
 from webhooks import handover, metrics
@@ -40,35 +44,75 @@ class NewEvent:
 
 
 class EventError(ValueError):
-    """An event that cannot be stored; `code` and `str()` are what the API answers."""
+    """An event that cannot be stored.
 
-    def __init__(self, code: str, message: str) -> None:
+    `code` is the API's error code; `message` names where (`events[3].data.reason: ...`),
+    `field` is that place within the event (`data.reason`) and `reason` the rest.
+    """
+
+    def __init__(self, code: str, message: str, field: str = "", reason: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.field = field
+        self.reason = reason or message
+
+
+def refuse(where: str, field: str, reason: str, code: str = "invalid_parameter") -> NoReturn:
+    place = ".".join(part for part in (where, field) if part)
+    raise EventError(code, f"{place}: {reason}" if place else reason, field=field, reason=reason)
 
 
 def check(event: NewEvent, where: str = "") -> catalog.EventType:
-    """The catalog entry of `event`, or EventError saying what is wrong with it."""
-    prefix = f"{where}: " if where else ""
+    """The catalog entry of `event`, or EventError saying what is wrong with it and where.
+
+    `where` names the event in messages (`events[3]`). Every producer comes through here,
+    so that what cannot be stored (NUL, lone surrogates, NaN, deep nesting, a `data` over
+    EVENTS_MAX_DATA_SIZE) is refused whatever door it came in by.
+    """
+    for name, text in (("type", event.type), ("event", event.name), ("id", event.idempotency_key)):
+        if strict_json.UNSTORABLE.search(text):
+            refuse(where, name, strict_json.bad_text(text))
     if event.type not in catalog.TYPE_LABELS:
-        raise EventError(
-            "invalid_parameter", f'{prefix}type must be "transactional" or "marketing", not {event.type!r}.'
-        )
+        refuse(where, "type", _('must be "transactional" or "marketing", not %(type)r.') % {"type": event.type})
     found = catalog.get(event.type, event.name)
     if found is None:
         other = next((t for t in catalog.TYPE_LABELS if t != event.type and catalog.get(t, event.name)), None)
         if other:
-            raise EventError(
-                "invalid_parameter", f'{prefix}{event.name!r} is a {other} event: send it with "type": "{other}".'
+            refuse(
+                where,
+                "event",
+                _('%(name)r is a %(other)s event: send it with "type": "%(other)s".')
+                % {"name": event.name, "other": other},
             )
         names = ", ".join(catalog.subscription_names(event.type))
-        raise EventError("invalid_parameter", f"{prefix}unknown {event.type} event {event.name!r}. Known: {names}.")
+        refuse(
+            where,
+            "event",
+            _("unknown %(type)s event %(name)r. Known: %(names)s.")
+            % {"type": event.type, "name": event.name, "names": names},
+        )
     if not isinstance(event.data, Mapping):
-        raise EventError("invalid_parameter", f"{prefix}data must be a JSON object.")
+        refuse(where, "data", _("must be a JSON object."))
     if len(event.idempotency_key) > MAX_IDEMPOTENCY_KEY:
-        raise EventError("invalid_parameter", f"{prefix}id must be at most {MAX_IDEMPOTENCY_KEY} characters.")
+        refuse(where, "id", _("must be at most %(max)d characters.") % {"max": MAX_IDEMPOTENCY_KEY})
+    check_data(event.data, where)
     return found
+
+
+def check_data(data: Mapping[str, Any], where: str) -> None:
+    try:
+        strict_json.check(data, "data")
+    except strict_json.Unstorable as exc:
+        refuse(where, exc.path, exc.reason)
+    limit = settings.EVENTS_MAX_DATA_SIZE
+    size = len(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > limit:
+        refuse(
+            where,
+            "data",
+            _("is %(size)d bytes as JSON; at most %(limit)d bytes per event.") % {"size": size, "limit": limit},
+        )
 
 
 def emit(account: Account, events: Iterable[NewEvent]) -> list[Event]:

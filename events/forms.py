@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django import forms
@@ -10,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 import catalog
+from brevo_hooks import strict_json
 from catalog import payloads
 from events.fanout import NewEvent
 
@@ -39,10 +39,13 @@ class SimulateForm(forms.Form):
         raw = self.cleaned_data["data"].strip()
         if not raw:
             return {}
+        # The same rules as the APIs: what parses but cannot be stored is named, not a 500.
         try:
-            value = json.loads(raw)
-        except ValueError as exc:
+            value = strict_json.loads(raw)
+        except strict_json.NotJSON as exc:
             raise forms.ValidationError(_("This is not valid JSON: %(error)s.") % {"error": exc}) from None
+        except strict_json.Unstorable as exc:
+            raise forms.ValidationError(str(exc)) from None
         if not isinstance(value, dict):
             raise forms.ValidationError(_('Enter a JSON object, such as {"subject": "Hello"}.'))
         return value

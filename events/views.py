@@ -59,7 +59,8 @@ def simulate(request: HttpRequest) -> HttpResponse:
     try:
         (event,) = emit(request.user.account, [form.new_event()])
     except EventError as exc:
-        form.add_error(None, exc.message)
+        # The sample values are ours; what the user typed is `data`, so the error goes there.
+        form.add_error("data" if exc.field.startswith("data") else None, exc.message)
         return render_list(request, form, status=400)
     count = event.deliveries.count()
     if count:

@@ -78,3 +78,35 @@ def test_the_delivery_queues_page_shows_which_accounts_have_work_waiting(
     assert (row["transactional"], row["marketing"], row["due"], row["sending"]) == (3, 2, 5, 0)
     assert stranger.account.pk not in [row["pk"] for row in page.context["rows"]]
     assert "Delivery queues" in page.content.decode()
+
+
+@pytest.mark.parametrize("name", ["webhooks_webhook", "webhooks_delivery"])
+def test_admin_search_matches_the_host_never_the_url_password(admin_client, admin_world, name):
+    # admin_world's webhook is https://bob:hunter2@example.com/hook
+    def found(term: str) -> int:
+        return admin_client.get(reverse(f"admin:{name}_changelist"), {"q": term}).context["cl"].result_count
+
+    for secret in ("hunter2", "hunter", "h", "bob", "bob:h", "2@example", "@", "/hook"):
+        assert found(secret) == 0, secret
+    assert found("example.com") == 1
+    assert found("EXAMPLE") == 1
+    assert found("CRM") == (1 if name == "webhooks_webhook" else 0)  # the description, for webhooks
+
+
+def test_the_webhook_change_form_masks_custom_header_values(admin_client, make_webhook):
+    webhook = make_webhook(headers=[{"key": "X-Api-Key", "value": "sk_live_receiver_key"}])
+    page = admin_client.get(reverse("admin:webhooks_webhook_change", args=[webhook.pk])).content.decode()
+    assert "sk_live_receiver_key" not in page
+    assert "X-Api-Key: ••••••" in page
+    # Saving the form keeps the headers as they were.
+    admin_client.post(
+        reverse("admin:webhooks_webhook_change", args=[webhook.pk]),
+        {
+            "description": "x",
+            "type": "transactional",
+            "subscriptions-TOTAL_FORMS": "0",
+            "subscriptions-INITIAL_FORMS": "0",
+        },
+    )
+    webhook.refresh_from_db()
+    assert webhook.headers == [{"key": "X-Api-Key", "value": "sk_live_receiver_key"}]

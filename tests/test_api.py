@@ -172,6 +172,16 @@ def test_delete_answers_204(api_client, make_webhook):
         ({"url": "https://example.com:99999/", "events": ["delivered"]}, "invalid_parameter", "url: "),
         ({"url": "https://\u2603\u200b.invalid\ud800/", "events": ["delivered"]}, "invalid_parameter", "url"),
         ({"url": "https://example.com/" + "a" * 3000, "events": ["delivered"]}, "invalid_parameter", "url: "),
+        ({"url": "https://example.com/a{b}", "events": ["delivered"]}, "invalid_parameter", "percent-encoded"),
+        ({"url": "https://example.com/a#b#c", "events": ["delivered"]}, "invalid_parameter", "percent-encoded"),
+        ({"url": "https://example.com/%zz", "events": ["delivered"]}, "invalid_parameter", "percent-encoded"),
+        ({"url": " https://example.com/", "events": ["delivered"]}, "invalid_parameter", "url: "),
+        ({"url": "https://example.com/h", "events": [" delivered"]}, "invalid_parameter", "events"),
+        (
+            {"url": "https://example.com/h", "events": ["delivered"], "description": "x" * 255 + " "},
+            "invalid_parameter",
+            "description",
+        ),
     ],
 )
 def test_every_invalid_create_is_a_400_with_brevos_codes_and_nothing_saved(api_client, body, code, message):
@@ -197,6 +207,8 @@ def test_every_invalid_create_is_a_400_with_brevos_codes_and_nothing_saved(api_c
         {"key": "X-Bad\nName", "value": "x"},
         {"key": "X-Bad-Value", "value": "a\r\nInjected: yes"},
         {"key": "X-Unicode", "value": "caf\u00e9"},
+        {"key": "X-Control", "value": "abc\u001f"},
+        {"key": " X-Space", "value": "x"},
     ],
 )
 def test_reserved_or_malformed_headers_are_refused(api_client, make_webhook, header):
@@ -351,8 +363,8 @@ def test_a_stranger_cannot_export_another_accounts_webhook(stranger_api_client, 
     webhook = make_webhook()
     body = {"type": "transactional", "event": "allEvents", "notifyURL": "https://e.com/n", "webhookId": webhook.pk}
     response = post(stranger_api_client, "/v3/webhooks/export", body)
-    assert response.status_code == 400
-    assert "no webhook with id" in response.json()["message"]
+    assert response.status_code == 404
+    assert response.json()["code"] == "document_not_found"
 
 
 def test_the_secret_can_be_read_and_rotated(api_client, make_webhook):
@@ -365,6 +377,9 @@ def test_the_secret_can_be_read_and_rotated(api_client, make_webhook):
     assert rotated["secret"] != body["secret"]
     assert rotated["previousSecret"] == body["secret"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", rotated["previousSecretExpiresAt"])
+    # Answers that hold a secret are kept by no cache.
+    assert api_client.get(f"/v3/webhooks/{webhook.pk}/secret")["Cache-Control"] == "no-store"
+    assert api_client.post(f"/v3/webhooks/{webhook.pk}/secret/rotate")["Cache-Control"] == "no-store"
 
 
 def test_a_test_send_needs_an_event_of_the_webhooks_type(api_client, make_webhook):
@@ -434,7 +449,26 @@ def test_a_failed_delivery_can_be_retried_through_the_api(api_client, make_webho
     failed.refresh_from_db()
     assert failed.status == "pending"
     refused = api_client.post(f"/v3/webhooks/{webhook.pk}/deliveries/{done.pk}/retry")
-    assert refused.status_code == 400 and "this one is succeeded" in refused.json()["message"]
+    assert refused.status_code == 409 and "this one is succeeded" in refused.json()["message"]
+
+
+def test_a_delivery_waiting_for_its_next_attempt_can_be_retried_now_through_the_api(api_client, make_webhook, redis):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    webhook = make_webhook()
+    later = timezone.now() + timedelta(minutes=29)
+    waiting = webhook.deliveries.create(
+        event="delivered", payload={"event": "delivered"}, status="pending", attempt_count=1, next_attempt_at=later
+    )
+    fresh = webhook.deliveries.create(event="delivered", payload={"event": "delivered"}, status="pending")
+    response = api_client.post(f"/v3/webhooks/{webhook.pk}/deliveries/{waiting.pk}/retry")
+    assert response.status_code == 202 and response.json()["status"] == "pending"
+    waiting.refresh_from_db()
+    assert waiting.next_attempt_at <= timezone.now()
+    refused = api_client.post(f"/v3/webhooks/{webhook.pk}/deliveries/{fresh.pk}/retry")
+    assert refused.status_code == 409 and "this one is pending" in refused.json()["message"]
 
 
 def test_retry_failed_since_counts_what_it_sends_again(api_client, make_webhook, redis):
@@ -452,7 +486,8 @@ def test_a_disabled_webhooks_deliveries_are_not_retried(api_client, make_webhook
     webhook = make_webhook(enabled=False)
     failed = webhook.deliveries.create(event="delivered", payload={"event": "delivered"}, status="failed")
     response = api_client.post(f"/v3/webhooks/{webhook.pk}/deliveries/{failed.pk}/retry")
-    assert response.status_code == 400 and "disabled" in response.json()["message"]
+    assert response.status_code == 409 and "disabled" in response.json()["message"]
+    assert response.json()["code"] == "conflict"
     failed.refresh_from_db()
     assert failed.status == "failed"
 
@@ -471,3 +506,32 @@ def test_an_unknown_event_name_with_a_percent_sign_is_a_clear_400(api_client, ma
     response = api_client.put(f"/v3/webhooks/{webhook.pk}", {"events": ["%s", "100%"]}, content_type="application/json")
     assert response.status_code == 400
     assert "%s, 100%" in response.json()["message"]
+
+
+@pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete"])
+@pytest.mark.parametrize(
+    "path", ["/v3/nothing", "/v3/webhooks/1/nothing", "/v3/a%0Ab", "/v3/webhooks%0A", "/v3", "/api/nothing"]
+)
+def test_every_unknown_api_path_answers_in_json_whatever_the_method(api_key, method, path):
+    # A client that enforces CSRF as a browser would: an API answer never depends on a cookie.
+    client = Client(enforce_csrf_checks=True, HTTP_API_KEY=api_key)
+    response = getattr(client, method)(path)
+    assert response.status_code == 404, (method, path, response.status_code)
+    assert response["Content-Type"] == JSON
+    assert response.json() == {"code": "document_not_found", "message": "No such API path."}
+
+
+def test_a_server_error_under_the_api_answers_in_json_and_elsewhere_in_html(rf):
+    from brevo_hooks import error_views
+
+    api = error_views.server_error(rf.get("/v3/webhooks"))
+    assert api.status_code == 500 and api["Content-Type"] == JSON
+    assert json.loads(api.content) == {"code": "internal_error", "message": "Something went wrong on our side."}
+    page = error_views.server_error(rf.get("/webhooks/"))
+    assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
+
+
+def test_a_bad_host_under_the_api_answers_in_json(api_key, settings):
+    response = Client(HTTP_API_KEY=api_key, HTTP_HOST="evil.example").get("/v3/webhooks")
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_request"

@@ -79,7 +79,7 @@ def test_a_marketing_event_goes_to_marketing_webhooks_only(account, make_webhook
 
 def test_one_bad_event_in_a_list_stores_nothing(account, make_webhook, redis):
     make_webhook(events=("delivered",))
-    with pytest.raises(EventError, match=r"events\[1\]: unknown transactional event 'bogus'"):
+    with pytest.raises(EventError, match=r"events\[1\]\.event: unknown transactional event 'bogus'"):
         emit(account, [NewEvent("delivered"), NewEvent("bogus")])
     assert not Event.objects.exists()
     assert not Delivery.objects.exists()
@@ -179,19 +179,21 @@ def test_the_api_refuses_a_list_longer_than_1000(api):
             {"event": "delivered", "type": "sms"},
             400,
             "invalid_parameter",
-            'type must be "transactional" or "marketing"',
+            'type: "sms" is not a valid choice.',
         ),
-        ({"type": "transactional"}, 400, "missing_parameter", "event is required"),
-        ({"event": "delivered", "data": [1]}, 400, "invalid_parameter", "data must be a JSON object"),
-        ({"event": "delivered", "id": {"x": 1}}, 400, "invalid_parameter", "id must be a string"),
-        ({"event": "delivered", "when": 1}, 400, "invalid_parameter", "unknown field when"),
+        ({"type": "transactional"}, 400, "missing_parameter", "event: This field is required"),
+        ({"event": "delivered", "data": [1]}, 400, "invalid_parameter", "data: must be a JSON object"),
+        ({"event": "delivered", "id": {"x": 1}}, 400, "invalid_parameter", "id: must be a string"),
+        ({"event": "delivered", "id": 2**64}, 400, "invalid_parameter", "id: must be a string"),
+        ({"event": "delivered", "id": "k" * 256}, 400, "invalid_parameter", "id: must be at most 255 characters"),
+        ({"event": "delivered", "when": 1}, 400, "invalid_parameter", "when: unknown field"),
         ([], 400, "missing_parameter", "The list of events is empty"),
-        ("delivered", 400, "invalid_parameter", "an event is a JSON object"),
+        ("delivered", 400, "invalid_parameter", "An event is a JSON object"),
         (
             [{"event": "delivered"}, {"event": "nope"}],
             400,
             "invalid_parameter",
-            "events[1]: unknown transactional event",
+            "events[1].event: unknown transactional event",
         ),
     ],
 )
@@ -207,13 +209,13 @@ def test_the_api_refuses_bad_json(api):
     response = api(raw=b'{"event": "delivered",')
     assert response.status_code == 400
     assert response.json()["code"] == "bad_request"
-    assert response.json()["message"].startswith("The body is not valid JSON")
+    assert response.json()["message"].startswith("The request body is not valid JSON")
 
 
 def test_the_api_refuses_a_missing_key(api):
     response = api({"event": "delivered"}, key=None)
     assert response.status_code == 401
-    assert response.json() == {"code": "unauthorized", "message": "The api-key header is missing."}
+    assert response.json() == {"code": "unauthorized", "message": "Send your API key in the api-key header."}
 
 
 def test_the_api_refuses_a_wrong_key(api):

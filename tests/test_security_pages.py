@@ -220,7 +220,7 @@ def clean_cache(redis, monkeypatch):
     # The limiter counts in fixed windows; pin the clock so that a window boundary
     # falling inside a test cannot reset the count half-way.
     now = time.time()
-    monkeypatch.setattr("accounts.ratelimit.time.time", lambda: now)
+    monkeypatch.setattr("accounts.ratelimit.now", lambda: now)
     yield
     cache.clear()
 
@@ -290,3 +290,17 @@ def test_odd_urls_in_the_form_are_field_errors(owner_client, url):
     )
     assert response.status_code == 400
     assert response.context["form"].errors["url"]
+
+
+@pytest.mark.parametrize("path", ["/login/", "/webhooks/", "/v3/webhooks", "/api/events", "/v3/docs", "/nowhere/"])
+def test_every_answer_has_the_content_security_policy(owner_client, path):
+    policy = owner_client.get(path)["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "script-src 'self';" in policy and "'unsafe-inline'" not in policy
+
+
+def test_only_the_rq_dashboard_allows_its_own_inline_styles_and_script(admin_client):
+    policy = admin_client.get("/admin/django_rq/dashboard/")["Content-Security-Policy"]
+    assert "style-src 'self' 'unsafe-inline'" in policy
+    assert "script-src 'self' 'sha256-" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    assert "'unsafe-inline'" not in admin_client.get("/admin/")["Content-Security-Policy"]

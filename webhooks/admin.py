@@ -1,6 +1,12 @@
+"""The admin: a tool operators use, which shows that secrets exist but never what they are."""
+
+from __future__ import annotations
+
+import re
+
 from django.contrib import admin
 from django.db import models
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -8,7 +14,35 @@ from redis.exceptions import RedisError
 
 import catalog
 from webhooks import fairqueue
-from webhooks.models import AccountTurns, Attempt, Delivery, Export, Subscription, Webhook
+from webhooks.models import MASK, AccountTurns, Attempt, Delivery, Export, Subscription, Webhook
+
+# What a host name (and port) can hold: a search term of anything else cannot name a host.
+HOST_TERM = re.compile(r"^[A-Za-z0-9.:\[\]-]+$")
+
+
+def host_regex(term: str) -> str | None:
+    """A regex matching URLs whose host (or port) contains `term`; None if `term` cannot be in a host.
+
+    The user and password before an `@` are skipped: searching must never confirm a password
+    one character at a time. The pattern is read the same by SQLite (Python's re) and PostgreSQL.
+    """
+    if not HOST_TERM.match(term):
+        return None
+    literal = "".join(f"[{char}]" if char in ".[]" else char for char in term)
+    return rf"^[a-z]+://([^/?#]*@)?[^/?#@]*{literal}[^/?#@]*([/?#]|$)"
+
+
+class HostSearchMixin:
+    """Search the host of `url_field`, not the whole URL (which may hold a password)."""
+
+    url_field = "url"
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        found, duplicates = super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
+        pattern = host_regex(search_term.strip())
+        if pattern:
+            found = found | queryset.filter(**{f"{self.url_field}__iregex": pattern})
+        return found, duplicates
 
 
 class SubscriptionInline(admin.TabularInline):
@@ -17,15 +51,19 @@ class SubscriptionInline(admin.TabularInline):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(admin.ModelAdmin):
+class WebhookAdmin(HostSearchMixin, admin.ModelAdmin):
     list_display = ["__str__", "masked_url", "account", "type", "batched", "enabled", "event_list", "created_at"]
     list_filter = ["type", "batched", "enabled", "created_at"]
     list_select_related = ["account"]
-    search_fields = ["url", "description", "account__name"]
+    # The URL is searched by its host only (HostSearchMixin).
+    search_fields = ["description", "account__name"]
     raw_id_fields = ["account"]
-    # Secrets never appear in the admin: operators see that they exist, not what they are.
-    exclude = ["url", "auth_token", "signing_secret", "previous_signing_secret"]
-    readonly_fields = ["masked_url", "has_auth_token", "previous_secret_expires_at", "created_at", "modified_at"]
+    # Secrets never appear in the admin: operators see that they exist, not what they are. Custom
+    # header values often hold a receiver's key: they are masked, as in the delivery log.
+    exclude = ["url", "auth_token", "signing_secret", "previous_signing_secret", "headers"]
+    readonly_fields = [
+        "masked_url", "has_auth_token", "masked_headers", "previous_secret_expires_at", "created_at", "modified_at"
+    ]  # fmt: skip
     inlines = [SubscriptionInline]
     # A URL typed without a scheme means https, as in the app's own form (and Django 6).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -45,6 +83,10 @@ class WebhookAdmin(admin.ModelAdmin):
     def masked_url(self, obj: Webhook) -> str:
         return obj.masked_url
 
+    @admin.display(description="custom headers")
+    def masked_headers(self, obj: Webhook) -> str:
+        return ", ".join(f"{header['key']}: {MASK}" for header in obj.headers or []) or "-"
+
     @admin.display(description="events")
     def event_list(self, obj: Webhook) -> str:
         return ", ".join(s.event for s in obj.subscriptions.all())
@@ -61,11 +103,12 @@ class AttemptInline(admin.StackedInline):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(HostSearchMixin, admin.ModelAdmin):
+    url_field = "webhook__url"
     list_display = ["id", "event", "webhook", "status", "is_test", "attempt_count", "next_attempt_at", "created_at"]
     list_filter = ["status", "is_test", "event", "created_at"]
     list_select_related = ["webhook"]
-    search_fields = ["uid", "event", "webhook__url", "webhook__account__name"]
+    search_fields = ["uid", "event", "webhook__account__name"]
     raw_id_fields = ["webhook", "event_record", "batch"]
     readonly_fields = ["uid", "created_at", "completed_at", "payload", "claim_token"]
     date_hierarchy = "created_at"

@@ -68,10 +68,14 @@ def matches(payload: Any, filters: dict[str, str]) -> bool:
     return all(isinstance(payload, dict) and payload.get(key) == value for key, value in filters.items())
 
 
+# A cell starting with one of these runs as a formula in spreadsheets (OWASP's list: a tab or
+# carriage return first can hide the formula sign behind it); the quote keeps it text.
+FORMULA_STARTS = frozenset({"=", "+", "-", "@", "\t", "\r"})
+
+
 def cell(value: Any) -> str:
-    # A cell starting with = + - @ runs as a formula in spreadsheets; the quote keeps it text.
     text = "" if value is None else str(value)
-    return "'" + text if text[:1] in {"=", "+", "-", "@"} else text
+    return "'" + text if text[:1] in FORMULA_STARTS else text
 
 
 def build_csv(export: Export) -> tuple[str, int]:
@@ -110,37 +114,60 @@ def build_csv(export: Export) -> tuple[str, int]:
 
 
 def run(export_id: int) -> str:
-    """Build the CSV of an export and POST its link to notifyURL; return a short outcome."""
+    """Build the CSV of an export and POST its link to notifyURL; return a short outcome.
+
+    Whatever goes wrong while building it, the export is marked failed and notifyURL is
+    told so: an export never stays pending with its caller waiting for a notice.
+    """
     export = Export.objects.select_related("account").get(pk=export_id)
     if export.status != Export.Status.PENDING:
         return "skipped"
-    export.csv, export.row_count = build_csv(export)
-    token = export.new_token()
-    export.status = Export.Status.DONE
-    export.finished_at = timezone.now()
-    export.expires_at = export.finished_at + LINK_LIFETIME
-    export.save()
+    try:
+        export.csv, export.row_count = build_csv(export)
+        token = export.new_token()
+        export.status = Export.Status.DONE
+        export.finished_at = timezone.now()
+        export.expires_at = export.finished_at + LINK_LIFETIME
+        export.save()
+    except Exception:
+        logger.exception("export %s could not be built", export.pk)
+        Export.objects.filter(pk=export.pk).update(
+            status=Export.Status.FAILED,
+            csv="",
+            token_hash="",
+            error="The export could not be built.",
+            finished_at=timezone.now(),
+        )
+        export.refresh_from_db()
+        notice = {"processId": export.pk, "status": "failed", "message": "The export could not be built."}
+        return "failed, " + notify(export, notice)
     link = export.base_url.rstrip("/") + reverse("export_download", args=[token])
     start = history_start(export.finished_at)
-    body = json.dumps(
-        {
-            "processId": export.pk,
-            "status": "completed",
-            "url": link,
-            "rows": export.row_count,
-            # How far back the file can go: older history was deleted (webhooks.retention).
-            "retentionDays": settings.WEBHOOKS_RETENTION_DAYS or None,
-            "historyStartsAt": start.isoformat(timespec="seconds").replace("+00:00", "Z") if start else None,
-        }
-    ).encode()
+    notice = {
+        "processId": export.pk,
+        "status": "completed",
+        "url": link,
+        "rows": export.row_count,
+        # How far back the file can go: older history was deleted (webhooks.retention).
+        "retentionDays": settings.WEBHOOKS_RETENTION_DAYS or None,
+        "historyStartsAt": start.isoformat(timespec="seconds").replace("+00:00", "Z") if start else None,
+    }
+    return notify(export, notice)
+
+
+def notify(export: Export, notice: dict[str, Any]) -> str:
+    """POST `notice` to the export's notifyURL, record how it went, and return "notified" or "notify-failed"."""
+    body = json.dumps(notice).encode()
     try:
         response = outbound.post(export.notify_url, body, {"Content-Type": "application/json"})
     except outbound.OutboundError as exc:
-        export.error = f"notifyURL: {exc}"
+        error = f"notifyURL: {exc}"
         outcome = "notify-failed"
     else:
-        export.error = "" if response.ok else f"notifyURL answered HTTP {response.status}"
+        error = "" if response.ok else f"notifyURL answered HTTP {response.status}"
         outcome = "notified" if response.ok else "notify-failed"
+    if error:
+        export.error = f"{export.error} {error}".strip()
     export.notified_at = timezone.now()
     export.save(update_fields=["error", "notified_at"])
     logger.info(

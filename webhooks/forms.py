@@ -123,7 +123,7 @@ class WebhookForm(forms.ModelForm):
             name, colon, value = line.partition(":")
             if not colon:
                 raise ValidationError(_("Line %(number)s: write each header as Name: value.") % {"number": number})
-            headers.append({"key": name, "value": value})
+            headers.append({"key": name.strip(" \t"), "value": value})
         return validators.validate_headers(headers)
 
     def event_groups(self, type: str) -> list[tuple[str, list[Any]]]:

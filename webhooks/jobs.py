@@ -9,7 +9,9 @@ from collections import Counter
 
 import django_rq
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
 from brevo_hooks.logs import log_ids
@@ -89,3 +91,31 @@ def enqueue_export(export: Export) -> None:
         )
         Export.objects.filter(pk=export.pk).update(status=Export.Status.FAILED, error="The queue was unreachable.")
         raise QueueUnavailable from exc
+
+
+class RetryRefused(Exception):
+    """Why nothing may be retried; `str()` is a sentence for the user."""
+
+
+def retry_now(webhook: Webhook, deliveries: QuerySet[Delivery]) -> int:
+    """Send again, now, those of `deliveries` (of `webhook`) that may be retried; return how many.
+
+    The one rule of "Retry now" and "Retry all failed since…", for the pages and the API:
+    which deliveries is `DeliveryQuerySet.retryable`; a disabled webhook's are refused
+    (RetryRefused). They are handed to the workers when the transaction commits.
+    """
+    if not webhook.enabled:
+        raise RetryRefused(_("This webhook is disabled. Enable it first (Webhooks > Actions > Enable), then retry."))
+    now = timezone.now()
+    with transaction.atomic():
+        rows = deliveries.filter(webhook=webhook).retryable(now).select_for_update()
+        ids = list(rows.values_list("pk", flat=True))
+        if not ids:
+            return 0
+        Delivery.objects.filter(pk__in=ids).update(
+            status=Delivery.Status.PENDING, next_attempt_at=now, enqueued_at=now, completed_at=None
+        )
+        # The events of a batch follow it again.
+        Delivery.objects.filter(batch_id__in=ids).update(status=Delivery.Status.BATCHED, completed_at=None)
+        transaction.on_commit(lambda: enqueue_deliveries(ids))
+    return len(ids)

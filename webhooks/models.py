@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -366,6 +367,16 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
         """Pending deliveries whose time has come."""
         return self.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
 
+    def retryable(self, now: datetime | None = None) -> DeliveryQuerySet:
+        """The deliveries that "Retry now" may send again at once (the rule of Delivery.can_retry_now).
+
+        Failed and cancelled ones, and pending ones waiting for their next attempt after a
+        failed one (so that whoever fixed the endpoint need not wait). Test sends are never
+        retried, and the events of a batch go again with their batch.
+        """
+        waiting = Q(status=Delivery.Status.PENDING, attempt_count__gt=0, next_attempt_at__gt=now or timezone.now())
+        return self.filter(Q(status__in=Delivery.RETRYABLE) | waiting, is_test=False, batch=None)
+
 
 class Delivery(SentAs, models.Model):
     """One event (or one test, or one batch of events) owed to one webhook."""
@@ -428,9 +439,26 @@ class Delivery(SentAs, models.Model):
     def __str__(self) -> str:
         return f"{self.event} → {self.webhook}"
 
+    # Done without being delivered: "Retry now" sends them again.
+    RETRYABLE = (Status.FAILED, Status.CANCELLED)
+
     @property
     def is_done(self) -> bool:
         return self.status in {self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED}
+
+    @property
+    def can_retry_now(self) -> bool:
+        """Whether "Retry now" may send it again at once; the rule of DeliveryQuerySet.retryable."""
+        if self.is_test or self.batch_id is not None:
+            return False
+        if self.status in self.RETRYABLE:
+            return True
+        return (
+            self.status == self.Status.PENDING
+            and self.attempt_count > 0
+            and self.next_attempt_at is not None
+            and self.next_attempt_at > timezone.now()
+        )
 
     @property
     def batch_size(self) -> int:

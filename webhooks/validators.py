@@ -52,17 +52,34 @@ HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Visible ASCII, spaces and tabs: what every HTTP stack carries unchanged.
 HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
 TOKEN = re.compile(r"^[\x21-\x7e]+$")
+# RFC 3986: the characters a URL may hold as they are; anything else travels percent-encoded.
+# (Checked before the host is resolved; the host itself is URLValidator's and the SSRF rules'.)
+_URI_CHAR = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})"
+_USER_CHAR = r"(?:[A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})"
+URI_CHARACTERS = re.compile(
+    rf"^[A-Za-z][A-Za-z0-9+.-]*://(?:{_USER_CHAR}+(?::{_USER_CHAR}*)?@)?[^/?#@]+"
+    rf"(?:[/?]{_URI_CHAR}*)?(?:#{_URI_CHAR}*)?$"
+)
+URL_CHARACTERS_ERROR = gettext_lazy(
+    "The URL holds characters that must be percent-encoded, such as {, }, |, ^, \\ or a second #."
+)
 
 
 def validate_url(url: Any) -> str:
     """`url` if it is an http(s) URL we may send to; ValidationError otherwise."""
     if not isinstance(url, str) or not url.strip():
         raise ValidationError(_("Enter the URL of your app that receives the events."), code="required")
-    url = url.strip()
+    # Not trimmed here (the form trims what is typed): a space around a URL sent to the API is refused.
     if len(url) > URL_MAX_LENGTH:
         raise ValidationError(
             _("The URL is too long (at most %(max)s characters).") % {"max": URL_MAX_LENGTH}, code="invalid"
         )
+    if not URI_CHARACTERS.match(url):
+        try:
+            ssrf.parse(url)  # its sentences say more about spaces, control characters and schemes
+        except ssrf.UnsafeURL as exc:
+            raise ValidationError(str(exc), code="invalid") from None
+        raise ValidationError(URL_CHARACTERS_ERROR, code="invalid")
     try:
         ssrf.check_url(url)
     except ssrf.UnsafeURL as exc:
@@ -83,10 +100,11 @@ def validate_headers(headers: Iterable[Any]) -> list[dict[str, str]]:
     for header in headers:
         if not isinstance(header, dict) or not isinstance(header.get("key"), str):
             raise ValidationError(_('Each header needs a "key" and a "value".'), code="invalid")
-        name, value = header["key"].strip(), header.get("value", "")
+        name, value = header["key"], header.get("value", "")
         if not isinstance(value, str):
             raise ValidationError(_("The value of header %(name)s must be text.") % {"name": name}, code="invalid")
-        value = value.strip()
+        # Only HTTP's own whitespace is trimmed: a control character is refused, never dropped.
+        value = value.strip(" \t")
         if not name or len(name) > HEADER_NAME_MAX or not HEADER_NAME.match(name):
             raise ValidationError(
                 _("%(name)r is not a valid header name: use letters, digits and dashes.") % {"name": name},

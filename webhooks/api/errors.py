@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -26,13 +27,14 @@ CODES: list[tuple[type[exceptions.APIException], int, str]] = [
 
 
 class Invalid(exceptions.APIException):
-    """A 400 with a code of our choosing (invalid_parameter, duplicate_parameter, ...)."""
+    """A 400 with a code of our choosing (invalid_parameter, duplicate_parameter, ...), or another 4xx."""
 
     status_code = status.HTTP_400_BAD_REQUEST
 
-    def __init__(self, message: str, code: str = "invalid_parameter") -> None:
+    def __init__(self, message: str, code: str = "invalid_parameter", status_code: int = 400) -> None:
         super().__init__(message, code)
         self.brevo_code = code
+        self.status_code = status_code
 
 
 def error(status_code: int, code: str, message: str) -> Response:
@@ -43,7 +45,12 @@ def first_error(detail: Any, path: str = "") -> tuple[str, str]:
     """The first (message, code) of a DRF error tree, the message prefixed by where it is."""
     if isinstance(detail, dict):
         for key, value in detail.items():
-            where = path if key == "non_field_errors" else (f"{path}.{key}" if path else str(key))
+            if key == "non_field_errors":
+                where = path
+            elif isinstance(key, int):  # DRF keys the errors of list items by their index
+                where = f"{path}[{key}]"
+            else:
+                where = f"{path}.{key}" if path else str(key)
             return first_error(value, where)
     if isinstance(detail, list):
         for index, value in enumerate(detail):
@@ -80,6 +87,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return None
 
 
+@csrf_exempt  # an API answer never depends on a cookie: no 403 CSRF page for a POST to an unknown path
 def not_found(request: HttpRequest, *args: object, **kwargs: object) -> JsonResponse:
-    """Unknown paths under /v3 answer in the API's format, not with an HTML page."""
+    """Unknown paths under the APIs answer in the API's format, not with an HTML page."""
     return JsonResponse({"code": "document_not_found", "message": "No such API path."}, status=404)

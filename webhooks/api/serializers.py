@@ -1,8 +1,9 @@
-"""The bodies of the /v3 API: Brevo's field names, types and enums.
+"""The bodies of the /v3 API: Brevo's field names, types and enums, in and out.
 
 Fields are strict about JSON types: `"batched": "yes"` or `"url": 42` is a 400,
 not a guess. What a webhook may hold is checked by `webhooks.validators`, shared
-with the form.
+with the form. Every answer is written by the serializer that the OpenAPI
+description documents, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -11,11 +12,16 @@ import datetime as dt
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 import catalog
+from accounts.models import Account
 from webhooks import validators
-from webhooks.models import MASK, Webhook, mask_url, unmask_url
+from webhooks.api import schema
+from webhooks.api.errors import Invalid
+from webhooks.models import MASK, Delivery, Webhook, limit_message, unmask_url
 
 TYPES = [catalog.TRANSACTIONAL, catalog.MARKETING]
 # Brevo's export enum: subscription names, its own names for two of ours, and "all".
@@ -36,6 +42,12 @@ def as_drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
 
 
 class StrictCharField(serializers.CharField):
+    """Text as sent: not a number turned into text, and no whitespace quietly trimmed."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
@@ -56,9 +68,51 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(schema.URL_SCHEMA)
+class URLField(StrictCharField):
+    """A webhook or notify URL; `webhooks.validators.validate_url` checks it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=validators.URL_MAX_LENGTH, **kwargs)
+
+
+@extend_schema_field(schema.TOKEN_SCHEMA)
+class TokenField(StrictCharField):
+    pass
+
+
+@extend_schema_field(schema.HEADER_NAME_SCHEMA)
+class HeaderNameField(StrictCharField):
+    pass
+
+
+@extend_schema_field(schema.HEADER_VALUE_SCHEMA)
+class HeaderValueField(StrictCharField):
+    """A header value; may be empty (the pattern says so, without DRF's `allow_blank` alternative)."""
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        if data == "":
+            return ""
+        return super().run_validation(data)
+
+
+@extend_schema_field(schema.DATE_SCHEMA)
+class DateField(serializers.DateField):
+    """A day of the export: from 1970 to 2999, so that the day after it can still be computed."""
+
+    default_error_messages = {"range": "Give a date from 1970-01-01 to 2999-12-31."}
+    FIRST, LAST = dt.date(1970, 1, 1), dt.date(2999, 12, 31)
+
+    def to_internal_value(self, value: Any) -> dt.date:
+        day = super().to_internal_value(value)
+        if not self.FIRST <= day <= self.LAST:
+            self.fail("range")
+        return day
+
+
 class AuthSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["bearer"], help_text="Type of authentication; only `bearer`.")
-    token = StrictCharField(
+    token = TokenField(
         max_length=validators.TOKEN_MAX, help_text="Sent as `Authorization: Bearer <token>`; shown back masked."
     )
 
@@ -72,10 +126,8 @@ class AuthSerializer(serializers.Serializer):
 
 
 class HeaderSerializer(serializers.Serializer):
-    key = StrictCharField(max_length=validators.HEADER_NAME_MAX, help_text="Header name")
-    value = StrictCharField(
-        max_length=validators.HEADER_VALUE_MAX, allow_blank=True, trim_whitespace=False, help_text="Header value"
-    )
+    key = HeaderNameField(max_length=validators.HEADER_NAME_MAX, help_text="Header name")
+    value = HeaderValueField(max_length=validators.HEADER_VALUE_MAX, help_text="Header value")
 
 
 class WebhookFieldsMixin(serializers.Serializer):
@@ -85,6 +137,7 @@ class WebhookFieldsMixin(serializers.Serializer):
     events = serializers.ListField(
         child=StrictCharField(max_length=40),
         allow_empty=False,
+        min_length=1,
         max_length=50,
         help_text="Subscription names valid for the type (Brevo's, plus proxyOpen and error for transactional).",
     )
@@ -96,7 +149,7 @@ class WebhookFieldsMixin(serializers.Serializer):
     domain = StrictCharField(required=False, allow_blank=True, help_text="Inbound webhooks only; ignored.")
 
     def validate_url(self, value: str) -> str:
-        instance: Webhook | None = self.context.get("webhook")
+        instance: Webhook | None = self.instance
         value = unmask_url(value, instance.url if instance else "")
         try:
             return validators.validate_url(value)
@@ -109,6 +162,13 @@ class WebhookFieldsMixin(serializers.Serializer):
         except DjangoValidationError as exc:
             raise as_drf_error(exc) from None
 
+    def validate_auth(self, value: dict[str, str] | None) -> dict[str, str] | None:
+        # The masked token means "keep the stored one", which only an update can have.
+        instance: Webhook | None = self.instance
+        if value is not None and value["token"] == MASK and not (instance and instance.auth_token):
+            raise serializers.ValidationError({"token": "Give the token itself."})
+        return value
+
     def check_events(self, type: str, attrs: dict[str, Any]) -> None:
         if "events" in attrs:
             try:
@@ -116,9 +176,22 @@ class WebhookFieldsMixin(serializers.Serializer):
             except DjangoValidationError as exc:
                 raise serializers.ValidationError({"events": exc.messages[0]}) from None
 
+    @staticmethod
+    def apply(webhook: Webhook, data: dict[str, Any]) -> None:
+        """Copy the validated fields of a create or update body onto `webhook` (not saved)."""
+        for field in ("url", "description", "batched", "headers"):
+            if field in data:
+                setattr(webhook, field, data[field])
+        if "auth" in data:
+            auth = data["auth"]
+            if auth is None:
+                webhook.auth_token = ""
+            elif auth["token"] != MASK:
+                webhook.auth_token = auth["token"]
+
 
 class WebhookCreateSerializer(WebhookFieldsMixin):
-    url = StrictCharField(max_length=validators.URL_MAX_LENGTH, help_text="URL of the webhook")
+    url = URLField(help_text="URL of the webhook")
     type = serializers.ChoiceField(choices=TYPES, default=catalog.TRANSACTIONAL, help_text="Type of the webhook")
     channel = serializers.ChoiceField(choices=["email"], default="email", help_text="Channel; only email.")
 
@@ -126,9 +199,22 @@ class WebhookCreateSerializer(WebhookFieldsMixin):
         self.check_events(attrs["type"], attrs)
         return attrs
 
+    def create(self, validated_data: dict[str, Any]) -> Webhook:
+        account: Account = self.context["account"]
+        with transaction.atomic():
+            # Locking the account serialises concurrent creates, so the limit cannot be overshot.
+            Account.objects.select_for_update().get(pk=account.pk)
+            webhook = Webhook(account=account, type=validated_data["type"])
+            if webhook.account_is_full():
+                raise Invalid(limit_message(), code="bad_request")
+            self.apply(webhook, validated_data)
+            webhook.save()
+            webhook.set_events(validated_data["events"])
+        return webhook
+
 
 class WebhookUpdateSerializer(WebhookFieldsMixin):
-    url = StrictCharField(max_length=validators.URL_MAX_LENGTH, required=False, help_text="URL of the webhook")
+    url = URLField(required=False, help_text="URL of the webhook; sent back masked, it keeps the stored password")
     type = serializers.ChoiceField(choices=TYPES, required=False, help_text="Must be the webhook's own type.")
     channel = serializers.ChoiceField(choices=["email"], required=False, help_text="Must be email.")
 
@@ -137,43 +223,66 @@ class WebhookUpdateSerializer(WebhookFieldsMixin):
         self.fields["events"].required = False
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        webhook: Webhook = self.context["webhook"]
+        webhook: Webhook = self.instance
         if "type" in attrs and attrs["type"] != webhook.type:
             raise serializers.ValidationError({"type": "The type of a webhook cannot change; create a new webhook."})
         self.check_events(webhook.type, attrs)
         return attrs
 
+    def update(self, webhook: Webhook, validated_data: dict[str, Any]) -> Webhook:
+        with transaction.atomic():
+            self.apply(webhook, validated_data)
+            webhook.save()
+            if "events" in validated_data:
+                webhook.set_events(validated_data["events"])
+        return webhook
+
+
+class BrevoTimeField(serializers.DateTimeField):
+    """A time as Brevo writes it: UTC, milliseconds, `Z` (2016-07-18T12:30:09.000Z)."""
+
+    def to_representation(self, value: dt.datetime | None) -> str | None:
+        return brevo_time(value)
+
+
+class ExcerptField(serializers.CharField):
+    """The start of a long text, as much as an API answer needs."""
+
+    def __init__(self, length: int, **kwargs: Any) -> None:
+        self.length = length
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: str) -> str:
+        return value[: self.length]
+
+
+class MaskedAuthSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["bearer"])
+    token = serializers.ChoiceField(choices=[MASK], help_text="Always masked: the token is never shown.")
+
 
 class WebhookSerializer(serializers.Serializer):
-    """A webhook as GET answers it (documentation only; `webhook_json` writes it)."""
+    """A webhook as GET answers it; secrets masked."""
 
-    id = serializers.IntegerField()
-    url = serializers.CharField(help_text="URL of the webhook; a password in it is masked.")
+    id = serializers.IntegerField(source="pk")
+    url = serializers.CharField(source="masked_url", help_text="URL of the webhook; a password in it is masked.")
     description = serializers.CharField()
-    events = serializers.ListField(child=serializers.CharField())
+    events = serializers.ListField(child=serializers.CharField(), source="event_names")
     type = serializers.ChoiceField(choices=TYPES)
     batched = serializers.BooleanField()
-    auth = AuthSerializer(allow_null=True, help_text="The token is masked.")
+    auth = serializers.SerializerMethodField(help_text="The token is masked; null when there is none.")
     headers = HeaderSerializer(many=True)
-    channel = serializers.ChoiceField(choices=["email"])
-    createdAt = serializers.CharField(help_text="UTC, YYYY-MM-DDTHH:mm:ss.SSSZ")
-    modifiedAt = serializers.CharField(help_text="UTC, YYYY-MM-DDTHH:mm:ss.SSSZ")
+    channel = serializers.SerializerMethodField()
+    createdAt = BrevoTimeField(source="created_at", help_text="UTC, YYYY-MM-DDTHH:mm:ss.SSSZ")
+    modifiedAt = BrevoTimeField(source="modified_at", help_text="UTC, YYYY-MM-DDTHH:mm:ss.SSSZ")
 
+    @extend_schema_field(MaskedAuthSerializer(allow_null=True))
+    def get_auth(self, webhook: Webhook) -> dict[str, str] | None:
+        return {"type": "bearer", "token": MASK} if webhook.auth_token else None
 
-def webhook_json(webhook: Webhook) -> dict[str, Any]:
-    return {
-        "id": webhook.pk,
-        "url": mask_url(webhook.url),
-        "description": webhook.description,
-        "events": webhook.event_names(),
-        "type": webhook.type,
-        "batched": webhook.batched,
-        "auth": {"type": "bearer", "token": MASK} if webhook.auth_token else None,
-        "headers": [{"key": h["key"], "value": h["value"]} for h in webhook.headers or []],
-        "channel": "email",
-        "createdAt": brevo_time(webhook.created_at),
-        "modifiedAt": brevo_time(webhook.modified_at),
-    }
+    @extend_schema_field(serializers.ChoiceField(choices=["email"]))
+    def get_channel(self, webhook: Webhook) -> str:
+        return "email"
 
 
 class WebhookListSerializer(serializers.Serializer):
@@ -191,13 +300,11 @@ class ErrorSerializer(serializers.Serializer):
 
 class ExportSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=TYPES, help_text="Filter the history based on webhook type")
-    event = StrictCharField(help_text="A subscription name of the type, loadedByProxy, or allEvents")
-    notifyURL = StrictCharField(
-        max_length=validators.URL_MAX_LENGTH, help_text="Where the link to the CSV file is POSTed"
-    )
-    days = StrictIntegerField(required=False, min_value=1, max_value=366)
-    startDate = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
-    endDate = serializers.DateField(required=False, input_formats=["%Y-%m-%d"])
+    event = StrictCharField(max_length=40, help_text="A subscription name of the type, loadedByProxy, or allEvents")
+    notifyURL = URLField(help_text="Where the link to the CSV file is POSTed")
+    days = StrictIntegerField(required=False, min_value=1, max_value=366, help_text="The last days, 7 by default")
+    startDate = DateField(required=False, input_formats=["%Y-%m-%d"], help_text="With endDate, instead of days")
+    endDate = DateField(required=False, input_formats=["%Y-%m-%d"], help_text="Not before startDate")
     sort = serializers.ChoiceField(choices=["asc", "desc"], default="desc")
     webhookId = StrictIntegerField(required=False, min_value=1)
     email = StrictCharField(required=False, max_length=254)
@@ -235,15 +342,30 @@ class ProcessSerializer(serializers.Serializer):
 
 
 class SecretSerializer(serializers.Serializer):
-    secret = serializers.CharField(help_text="The current signing secret, whsec_...")
-    previousSecret = serializers.CharField(
-        allow_null=True, help_text="The previous secret while it still signs, else null"
-    )
-    previousSecretExpiresAt = serializers.CharField(allow_null=True)
+    """A webhook's signing secrets."""
+
+    secret = serializers.CharField(source="signing_secret", help_text="The current signing secret, whsec_...")
+    previousSecret = serializers.SerializerMethodField(help_text="The previous secret while it still signs, else null")
+    previousSecretExpiresAt = serializers.SerializerMethodField(help_text="When the previous secret stops signing")
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_previousSecret(self, webhook: Webhook) -> str | None:
+        secrets_ = webhook.signing_secrets()
+        return secrets_[1] if len(secrets_) > 1 else None
+
+    @extend_schema_field(BrevoTimeField(allow_null=True))
+    def get_previousSecretExpiresAt(self, webhook: Webhook) -> str | None:
+        return brevo_time(webhook.previous_secret_expires_at) if len(webhook.signing_secrets()) > 1 else None
 
 
 class RetryFailedSerializer(serializers.Serializer):
     since = serializers.DateTimeField(help_text="ISO 8601; deliveries created at or after it are retried")
+
+    def validate_since(self, value: dt.datetime) -> dt.datetime:
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError:  # 0001-01-01T00:00+14:00 is before the first moment there is
+            raise serializers.ValidationError("This moment is out of range.") from None
 
 
 class RetryCountSerializer(serializers.Serializer):
@@ -256,23 +378,28 @@ class TestSendSerializer(serializers.Serializer):
 
 class AttemptSerializer(serializers.Serializer):
     number = serializers.IntegerField()
-    startedAt = serializers.CharField()
-    durationMs = serializers.IntegerField(allow_null=True)
-    statusCode = serializers.IntegerField(allow_null=True)
-    error = serializers.CharField()
-    responseBody = serializers.CharField()
+    startedAt = BrevoTimeField(source="started_at")
+    durationMs = serializers.IntegerField(source="duration_ms", allow_null=True)
+    statusCode = serializers.IntegerField(source="response_status", allow_null=True)
+    error = serializers.CharField(help_text="Why there was no answer (empty when there was one)")
+    responseBody = ExcerptField(1000, source="response_body", help_text="The first 1,000 characters")
 
 
 class DeliverySerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    messageId = serializers.CharField(help_text="The webhook-id header of the delivery")
-    event = serializers.CharField()
-    status = serializers.ChoiceField(choices=["pending", "sending", "succeeded", "failed", "cancelled"])
-    isTest = serializers.BooleanField()
-    attemptCount = serializers.IntegerField()
-    createdAt = serializers.CharField()
-    completedAt = serializers.CharField(allow_null=True)
-    lastAttempt = AttemptSerializer(allow_null=True)
+    id = serializers.IntegerField(source="pk")
+    messageId = serializers.CharField(source="webhook_message_id", help_text="The webhook-id header of the delivery")
+    event = serializers.CharField(help_text="Subscription name of the event, or `batch`")
+    status = serializers.ChoiceField(choices=Delivery.Status.choices)
+    isTest = serializers.BooleanField(source="is_test")
+    attemptCount = serializers.IntegerField(source="attempt_count")
+    createdAt = BrevoTimeField(source="created_at")
+    nextAttemptAt = serializers.SerializerMethodField(help_text="When a pending delivery is tried next, else null")
+    completedAt = BrevoTimeField(source="completed_at", allow_null=True)
+    lastAttempt = AttemptSerializer(source="last_attempt", allow_null=True)
+
+    @extend_schema_field(BrevoTimeField(allow_null=True))
+    def get_nextAttemptAt(self, delivery: Delivery) -> str | None:
+        return brevo_time(delivery.next_attempt_at) if delivery.status == Delivery.Status.PENDING else None
 
 
 class DeliveryListSerializer(serializers.Serializer):

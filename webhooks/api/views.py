@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -20,13 +20,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 import catalog
-from accounts.models import Account
 from webhooks import jobs
 from webhooks.api import serializers as s
 from webhooks.api.errors import Invalid, error
-from webhooks.deliveries import retry as retry_deliveries
-from webhooks.deliveries import retryable
-from webhooks.models import MASK, Delivery, Export, Webhook, limit_message
+from webhooks.models import Delivery, Export, Webhook
 
 # Ids are 64-bit in the database; a bigger number in the path is simply not found.
 MAX_ID = 2**63 - 1
@@ -38,6 +35,10 @@ ERRORS = {
     401: OpenApiResponse(s.ErrorSerializer, description="Missing, wrong or revoked api-key"),
 }
 NOT_FOUND = {404: OpenApiResponse(s.ErrorSerializer, description="Webhook ID not found")}
+CONFLICT = {
+    409: OpenApiResponse(s.ErrorSerializer, description="Nothing to retry: the webhook is disabled, or not retryable")
+}
+UNAVAILABLE = {503: OpenApiResponse(s.ErrorSerializer, description="The queue is unreachable; try again shortly")}
 WEBHOOK_ID = OpenApiParameter("webhookId", OpenApiTypes.INT, OpenApiParameter.PATH, description="Id of the webhook")
 # Views take `webhookId` (N803): Brevo's name for the path parameter, kept in the OpenAPI description.
 
@@ -54,21 +55,6 @@ def validated(serializer_class: type[s.serializers.Serializer], request: Request
     serializer = serializer_class(data=request.data, context=context)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
-
-
-def apply_fields(webhook: Webhook, data: dict[str, Any]) -> None:
-    """Copy the validated fields of a create or update body onto `webhook` (not saved)."""
-    for field in ("url", "description", "batched", "headers"):
-        if field in data:
-            setattr(webhook, field, data[field])
-    if "auth" in data:
-        auth = data["auth"]
-        if auth is None:
-            webhook.auth_token = ""
-        elif auth["token"] != MASK:
-            webhook.auth_token = auth["token"]
-        elif not webhook.auth_token:
-            raise Invalid("auth.token: Give the token itself.")
 
 
 @extend_schema(
@@ -102,22 +88,14 @@ def webhooks(request: Request) -> Response:
         raise Invalid("sort must be asc or desc.")
     order = ["created_at", "id"] if sort == "asc" else ["-created_at", "-id"]
     found = Webhook.objects.filter(account=request.user.account, type=type).order_by(*order)
-    return Response({"webhooks": [s.webhook_json(w) for w in found.prefetch_related("subscriptions")]})
+    return Response(s.WebhookListSerializer({"webhooks": found.prefetch_related("subscriptions")}).data)
 
 
 def create_webhook(request: Request) -> Response:
-    data = validated(s.WebhookCreateSerializer, request)
-    account = request.user.account
-    with transaction.atomic():
-        # Locking the account serialises concurrent creates, so the limit cannot be overshot.
-        Account.objects.select_for_update().get(pk=account.pk)
-        webhook = Webhook(account=account, type=data["type"])
-        if webhook.account_is_full():
-            raise Invalid(limit_message(), code="bad_request")
-        apply_fields(webhook, data)
-        webhook.save()
-        webhook.set_events(data["events"])
-    return Response({"id": webhook.pk}, status=201)
+    serializer = s.WebhookCreateSerializer(data=request.data, context={"account": request.user.account})
+    serializer.is_valid(raise_exception=True)
+    webhook = serializer.save()
+    return Response(s.CreatedSerializer({"id": webhook.pk}).data, status=201)
 
 
 @extend_schema(
@@ -149,16 +127,13 @@ def create_webhook(request: Request) -> Response:
 def webhook(request: Request, webhookId: int) -> Response:
     found = get_webhook_for_caller(request, webhookId)
     if request.method == "GET":
-        return Response(s.webhook_json(found))
+        return Response(s.WebhookSerializer(found).data)
     if request.method == "DELETE":
         found.delete()
         return Response(status=204)
-    data = validated(s.WebhookUpdateSerializer, request, webhook=found)
-    with transaction.atomic():
-        apply_fields(found, data)
-        found.save()
-        if "events" in data:
-            found.set_events(data["events"])
+    serializer = s.WebhookUpdateSerializer(found, data=request.data)
+    serializer.is_valid(raise_exception=True)
+    serializer.save()
     return Response(status=204)
 
 
@@ -173,7 +148,7 @@ def webhook(request: Request, webhookId: int) -> Response:
         "whatever `days` or `startDate` asked (both null when history is kept forever)."
     ),
     request=s.ExportSerializer,
-    responses={202: s.ProcessSerializer, **ERRORS},
+    responses={202: s.ProcessSerializer, **ERRORS, **NOT_FOUND, **UNAVAILABLE},
     tags=["Webhooks"],
 )
 @api_view(["POST"])
@@ -182,7 +157,7 @@ def export_history(request: Request) -> Response:
     account = request.user.account
     webhook_id = data.get("webhookId")
     if webhook_id is not None and not Webhook.objects.filter(pk=min(webhook_id, MAX_ID), account=account).exists():
-        raise Invalid(f"webhookId: no webhook with id {webhook_id}.")
+        raise Http404  # another account's webhook is not found either
     params = {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in data.items()}
     export = Export.objects.create(
         account=account,
@@ -194,7 +169,7 @@ def export_history(request: Request) -> Response:
         jobs.enqueue_export(export)
     except jobs.QueueUnavailable:
         return error(503, "service_unavailable", "The export could not be queued. Try again shortly.")
-    return Response({"processId": export.pk}, status=202)
+    return Response(s.ProcessSerializer({"processId": export.pk}).data, status=202)
 
 
 def export_download(request: HttpRequest, token: str) -> HttpResponse:
@@ -208,15 +183,6 @@ def export_download(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
-def secret_json(webhook: Webhook) -> dict[str, Any]:
-    secrets_ = webhook.signing_secrets()
-    return {
-        "secret": webhook.signing_secret,
-        "previousSecret": secrets_[1] if len(secrets_) > 1 else None,
-        "previousSecretExpiresAt": s.brevo_time(webhook.previous_secret_expires_at) if len(secrets_) > 1 else None,
-    }
-
-
 @extend_schema(
     operation_id="getWebhookSecret",
     summary="Get the signing secret of a webhook (our addition)",
@@ -226,7 +192,14 @@ def secret_json(webhook: Webhook) -> dict[str, Any]:
 )
 @api_view(["GET"])
 def webhook_secret(request: Request, webhookId: int) -> Response:
-    return Response(secret_json(get_webhook_for_caller(request, webhookId)))
+    return secret_response(get_webhook_for_caller(request, webhookId))
+
+
+def secret_response(webhook: Webhook) -> Response:
+    response = Response(s.SecretSerializer(webhook).data)
+    # The secret is shown on request: no cache or proxy may keep a copy.
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @extend_schema(
@@ -242,31 +215,7 @@ def webhook_secret(request: Request, webhookId: int) -> Response:
 def rotate_secret(request: Request, webhookId: int) -> Response:
     found = get_webhook_for_caller(request, webhookId)
     found.rotate_secret()
-    return Response(secret_json(found))
-
-
-def delivery_json(delivery: Delivery) -> dict[str, Any]:
-    attempt = delivery.last_attempt()
-    return {
-        "id": delivery.pk,
-        "messageId": delivery.webhook_message_id,
-        "event": delivery.event,
-        "status": delivery.status,
-        "isTest": delivery.is_test,
-        "attemptCount": delivery.attempt_count,
-        "createdAt": s.brevo_time(delivery.created_at),
-        "completedAt": s.brevo_time(delivery.completed_at),
-        "lastAttempt": None
-        if attempt is None
-        else {
-            "number": attempt.number,
-            "startedAt": s.brevo_time(attempt.started_at),
-            "durationMs": attempt.duration_ms,
-            "statusCode": attempt.response_status,
-            "error": attempt.error,
-            "responseBody": attempt.response_body[:1000],
-        },
-    }
+    return secret_response(found)
 
 
 @extend_schema(
@@ -279,7 +228,7 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
     ),
     parameters=[WEBHOOK_ID],
     request=s.TestSendSerializer,
-    responses={200: s.DeliverySerializer, 202: s.DeliverySerializer, **ERRORS, **NOT_FOUND},
+    responses={200: s.DeliverySerializer, 202: s.DeliverySerializer, **ERRORS, **NOT_FOUND, **UNAVAILABLE},
     tags=["Deliveries (brevo-hooks)"],
 )
 @api_view(["POST"])
@@ -296,8 +245,8 @@ def send_test(request: Request, webhookId: int) -> Response:
     deadline = time.monotonic() + settings.WEBHOOKS_TIMEOUT + TEST_WAIT_MARGIN
     while not delivery.is_done and time.monotonic() < deadline:
         time.sleep(0.1)
-        delivery.refresh_from_db(fields=["status", "attempt_count", "completed_at"])
-    return Response(delivery_json(delivery), status=200 if delivery.is_done else 202)
+        delivery.refresh_from_db(fields=["status", "attempt_count", "completed_at", "next_attempt_at"])
+    return Response(s.DeliverySerializer(delivery).data, status=200 if delivery.is_done else 202)
 
 
 @extend_schema(
@@ -306,8 +255,8 @@ def send_test(request: Request, webhookId: int) -> Response:
     parameters=[
         WEBHOOK_ID,
         OpenApiParameter("status", str, enum=[c.value for c in Delivery.Status]),
-        OpenApiParameter("limit", int, default=50, description="1 to 500"),
-        OpenApiParameter("offset", int, default=0),
+        OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 500}, default=50),
+        OpenApiParameter("offset", {"type": "integer", "minimum": 0, "maximum": 10**9}, default=0),
     ],
     responses={200: s.DeliveryListSerializer, **ERRORS, **NOT_FOUND},
     tags=["Deliveries (brevo-hooks)"],
@@ -324,7 +273,7 @@ def deliveries(request: Request, webhookId: int) -> Response:
             raise Invalid("status must be one of " + ", ".join(Delivery.Status.values) + ".")
         rows = rows.filter(status=status)
     page = rows.prefetch_related("attempts")[offset : offset + limit]
-    return Response({"deliveries": [delivery_json(d) for d in page], "count": rows.count()})
+    return Response(s.DeliveryListSerializer({"deliveries": page, "count": rows.count()}).data)
 
 
 def get_delivery_for_caller(request: Request, webhook: Webhook, delivery_id: int) -> Delivery:
@@ -333,45 +282,52 @@ def get_delivery_for_caller(request: Request, webhook: Webhook, delivery_id: int
     return get_object_or_404(Delivery, pk=delivery_id, webhook=webhook)
 
 
-def refuse_if_disabled(webhook: Webhook) -> None:
-    if not webhook.enabled:
-        raise Invalid("The webhook is disabled: enable it on the Webhooks page (Actions > Enable) before retrying.")
-
-
 @extend_schema(
     operation_id="retryWebhookDelivery",
-    summary="Send a failed or cancelled delivery again, now (our addition)",
+    summary="Send a failed or cancelled delivery, or one waiting for its next attempt, again now (our addition)",
     description="202 with the delivery, now pending; the attempt follows within moments. Tests are not retried.",
     parameters=[WEBHOOK_ID, OpenApiParameter("deliveryId", OpenApiTypes.INT, OpenApiParameter.PATH)],
     request=None,
-    responses={202: s.DeliverySerializer, **ERRORS, **NOT_FOUND},
+    responses={202: s.DeliverySerializer, **ERRORS, **NOT_FOUND, **CONFLICT},
     tags=["Deliveries (brevo-hooks)"],
 )
 @api_view(["POST"])
 def retry_delivery(request: Request, webhookId: int, deliveryId: int) -> Response:
     found = get_webhook_for_caller(request, webhookId)
     delivery = get_delivery_for_caller(request, found, deliveryId)
-    refuse_if_disabled(found)
-    if not retry_deliveries([delivery]):
-        raise Invalid(f"Only a failed or cancelled delivery can be retried; this one is {delivery.status}.")
+    if not retry_now(found, Delivery.objects.filter(pk=delivery.pk)):
+        raise Invalid(
+            "Only a failed or cancelled delivery, or one waiting for its next attempt, can be retried; "
+            f"this one is {delivery.status}.",
+            code="conflict",
+            status_code=409,
+        )
     delivery.refresh_from_db()
-    return Response(delivery_json(delivery), status=202)
+    return Response(s.DeliverySerializer(delivery).data, status=202)
 
 
 @extend_schema(
     operation_id="retryFailedWebhookDeliveries",
-    summary="Send again every failed or cancelled delivery created since a moment (our addition)",
+    summary="Send again now every retryable delivery created since a moment (our addition)",
+    description="Failed and cancelled deliveries, and pending ones waiting for their next attempt; never tests.",
     parameters=[WEBHOOK_ID],
     request=s.RetryFailedSerializer,
-    responses={202: s.RetryCountSerializer, **ERRORS, **NOT_FOUND},
+    responses={202: s.RetryCountSerializer, **ERRORS, **NOT_FOUND, **CONFLICT},
     tags=["Deliveries (brevo-hooks)"],
 )
 @api_view(["POST"])
 def retry_failed(request: Request, webhookId: int) -> Response:
     found = get_webhook_for_caller(request, webhookId)
     data = validated(s.RetryFailedSerializer, request)
-    refuse_if_disabled(found)
-    return Response({"retried": retry_deliveries(list(retryable(found, data["since"])))}, status=202)
+    retried = retry_now(found, found.deliveries.filter(created_at__gte=data["since"]))
+    return Response(s.RetryCountSerializer({"retried": retried}).data, status=202)
+
+
+def retry_now(webhook: Webhook, deliveries: QuerySet[Delivery]) -> int:
+    try:
+        return jobs.retry_now(webhook, deliveries)
+    except jobs.RetryRefused as exc:
+        raise Invalid(str(exc), code="conflict", status_code=409) from None
 
 
 def int_param(request: Request, name: str, default: int, minimum: int, maximum: int) -> int:
