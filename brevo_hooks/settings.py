@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "accounts",
     "events",
     "webhooks",
+    "automations",
 ]
 
 MIDDLEWARE = [
@@ -219,6 +220,10 @@ WEBHOOKS_DISABLE_AFTER = env_float("WEBHOOKS_DISABLE_AFTER", 5 * 24 * 3600.0)
 # Concurrent requests per worker process, and at most this many to one endpoint at a time.
 WEBHOOKS_SEND_THREADS = env_int("WEBHOOKS_SEND_THREADS", 32, minimum=1)
 WEBHOOKS_ENDPOINT_CONCURRENCY = env_int("WEBHOOKS_ENDPOINT_CONCURRENCY", 16, minimum=1)
+
+# Automations: how often each worker looks for runs whose Wait is over (seconds); a run is
+# picked up within this long of falling due.
+AUTOMATIONS_POLL_INTERVAL = env_float("AUTOMATIONS_POLL_INTERVAL", 0.5)
 
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
+import automations
 import catalog
 from accounts.models import Account
 from brevo_hooks.bulk_insert import insert_returning_ids
@@ -124,6 +125,8 @@ def _store(account: Account, events: list[NewEvent], kinds: list[catalog.EventTy
     due = [pk for pk, (webhook, *_) in zip(ids, owed, strict=True) if not webhook.batched]
     if due:
         transaction.on_commit(lambda: enqueue_deliveries(due))
+    # Contacts and automation runs, in this transaction: an accepted event never loses its runs.
+    automations.on_events(account, [row for row, _ in fresh], now)
     return result
 
 

@@ -20,7 +20,7 @@ import catalog
 from accounts.decorators import account_required
 from webhooks.jobs import enqueue_deliveries
 from webhooks.models import Attempt, Delivery, Webhook
-from webhooks.views import get_webhook_for_user
+from webhooks.views import get_any_webhook_for_user
 
 PAGE_SIZE = 50
 # Statuses a marketer can filter on, in the order they care about them.
@@ -105,7 +105,7 @@ def chart(hours: list[Hour]) -> dict[str, object]:
 
 @account_required
 def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
-    webhook = get_webhook_for_user(request, pk)
+    webhook = get_any_webhook_for_user(request, pk)
     deliveries = webhook.deliveries.select_related("event_record").order_by("-created_at", "-id")
     status = request.GET.get("status", "")
     event = request.GET.get("event", "")
@@ -131,7 +131,7 @@ def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
 
 @account_required
 def delivery_detail(request: HttpRequest, pk: int, delivery_pk: int) -> HttpResponse:
-    webhook = get_webhook_for_user(request, pk)
+    webhook = get_any_webhook_for_user(request, pk)
     delivery = get_delivery_for_user(request, webhook, delivery_pk)
     return render(
         request,
@@ -166,7 +166,7 @@ def refuse_if_disabled(request: HttpRequest, webhook: Webhook) -> bool:
 @account_required
 @require_POST
 def delivery_retry(request: HttpRequest, pk: int, delivery_pk: int) -> HttpResponse:
-    webhook = get_webhook_for_user(request, pk)
+    webhook = get_any_webhook_for_user(request, pk)
     delivery = get_delivery_for_user(request, webhook, delivery_pk)
     if not refuse_if_disabled(request, webhook):
         if retry([delivery]):
@@ -180,7 +180,7 @@ def delivery_retry(request: HttpRequest, pk: int, delivery_pk: int) -> HttpRespo
 @require_POST
 def retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
     """ "Retry all failed since…": every failed delivery of the webhook created since a moment."""
-    webhook = get_webhook_for_user(request, pk)
+    webhook = get_any_webhook_for_user(request, pk)
     since = parse_datetime(request.POST.get("since", ""))
     if since is None:
         messages.error(request, "Choose the date and time from which to retry failed deliveries.")

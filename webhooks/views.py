@@ -20,6 +20,13 @@ from webhooks.models import Delivery, Webhook
 
 
 def get_webhook_for_user(request: HttpRequest, pk: int) -> Webhook:
+    """A webhook of the Webhooks page; those of automation steps are edited with their automation."""
+    return get_object_or_404(Webhook.objects.listed().select_related("account"), pk=pk, account=request.user.account)
+
+
+def get_any_webhook_for_user(request: HttpRequest, pk: int) -> Webhook:
+    """Any webhook of the account, those of automation steps included: for the delivery log
+    and the signing secret, which automation steps share with webhooks."""
     return get_object_or_404(Webhook.objects.select_related("account"), pk=pk, account=request.user.account)
 
 
@@ -29,15 +36,23 @@ def get_test_delivery_for_user(request: HttpRequest, webhook: Webhook, pk: int) 
 
 @account_required
 def webhook_list(request: HttpRequest) -> HttpResponse:
-    webhooks = list(Webhook.objects.filter(account=request.user.account).prefetch_related("subscriptions"))
+    account = request.user.account
+    webhooks = list(Webhook.objects.listed().filter(account=account).prefetch_related("subscriptions"))
     groups = [
         (label, [webhook for webhook in webhooks if webhook.type == type])
         for type, label in catalog.TYPE_LABELS.items()
     ]
+    # The limit counts the webhooks of automation steps too, as Brevo does.
+    from_automations = Webhook.objects.filter(account=account, source=Webhook.Source.AUTOMATION).count()
     return render(
         request,
         "webhooks/list.html",
-        {"groups": groups, "count": len(webhooks), "limit": settings.WEBHOOKS_MAX_PER_ACCOUNT},
+        {
+            "groups": groups,
+            "count": len(webhooks) + from_automations,
+            "from_automations": from_automations,
+            "limit": settings.WEBHOOKS_MAX_PER_ACCOUNT,
+        },
     )
 
 
@@ -135,7 +150,7 @@ def webhook_toggle(request: HttpRequest, pk: int) -> HttpResponse:
 @account_required
 def webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One webhook: its settings, signing secret (hidden until revealed) and how to verify."""
-    webhook = get_webhook_for_user(request, pk)
+    webhook = get_any_webhook_for_user(request, pk)
     reveal = request.GET.get("reveal") == "1"
     response = render(
         request,
@@ -156,7 +171,7 @@ def webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @account_required
 @require_POST
 def rotate_secret(request: HttpRequest, pk: int) -> HttpResponse:
-    webhook = get_webhook_for_user(request, pk)
+    webhook = get_any_webhook_for_user(request, pk)
     webhook.rotate_secret()
     expires = timezone.localtime(webhook.previous_secret_expires_at).strftime("%Y-%m-%d %H:%M %Z")
     messages.success(request, f"New signing secret made. The previous one keeps working until {expires}.")

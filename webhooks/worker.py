@@ -17,6 +17,7 @@ from django.db import close_old_connections, connection
 from rq.exceptions import StopRequested
 from rq.worker import SimpleWorker, WorkerStatus
 
+from webhooks.signals import worker_started
 from webhooks.sweeper import sweep
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class DeliveryWorker(SimpleWorker):
     def work(self, burst: bool = False, *args: Any, **kwargs: Any) -> bool:
         if not burst:
             threading.Thread(target=sweep_forever, name="sweeper", daemon=True).start()
+            worker_started.send(sender=type(self))
         return super().work(burst, *args, **kwargs)
 
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:
