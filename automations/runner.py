@@ -112,7 +112,7 @@ def walk(run: Run, steps: list[Step], now: datetime) -> list[Step]:
     return calls
 
 
-def call_body(step: Step, run: Run, contact: Contact, event_payload: Any) -> dict[str, Any]:
+def call_body(step: Step, contact: Contact, event_payload: Any) -> dict[str, Any]:
     """What a Call a webhook step POSTs: the documented JSON (README, "Automations")."""
     body: dict[str, Any] = {
         "contact_id": contact.brevo_id,
@@ -151,7 +151,7 @@ def send(calls: list[tuple[Run, Step]], now: datetime) -> list[int]:
     for run, step in calls:
         time_zone = run.automation.account.time_zone
         payload = payloads.get(run.event, time_zone) if step.include_event else None
-        owed.append((step.webhook, run.event_id, AUTOMATION_EVENT, call_body(step, run, run.contact, payload)))
+        owed.append((step.webhook, run.event_id, AUTOMATION_EVENT, call_body(step, run.contact, payload)))
     ids = Delivery.objects.create_owed(owed, now)
     transaction.on_commit(lambda: enqueue_deliveries(ids))
     return ids

@@ -112,3 +112,10 @@ def save_webhook(automation: Automation, step: Step, spec: StepSpec, position: i
         webhook.failing_since = webhook.paused_until = None
     webhook.save()
     return webhook
+
+
+@transaction.atomic
+def delete(automation: Automation) -> None:
+    """Delete `automation`, its runs, and its steps' webhooks with their delivery logs."""
+    Webhook.objects.filter(automation_step__automation=automation).delete()
+    automation.delete()

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="webhooks:list", permanent=False)),
     path("", include("accounts.urls")),
     path("webhooks/", include("webhooks.urls")),
+    path("automations/", include("automations.urls")),
     path("egress-ips.json", webhook_views.egress_ips, name="egress_ips"),
     path("exports/<str:token>.csv", api_views.export_download, name="export_download"),
     path("v3/", include(("webhooks.api.urls", "api"))),
