@@ -189,7 +189,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "brevo-hooks API",
     "DESCRIPTION": (
         "Brevo's /v3 webhooks API, so that Brevo's SDKs work by changing the base URL, "
-        "plus our additions: signing secrets, test sends and the delivery log."
+        "plus our additions: signing secrets, test sends, the delivery log, and automations."
     ),
     "VERSION": "3.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -201,7 +201,14 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/v3",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"WebhookTypeEnum": ["transactional", "marketing"]},
+    "ENUM_NAME_OVERRIDES": {
+        "WebhookTypeEnum": ["transactional", "marketing"],
+        "WaitStepTypeEnum": ["wait"],
+        "WebhookStepTypeEnum": ["webhook"],
+        "AutomationStatusEnum": ["draft", "active", "paused"],
+        "RunStatusEnum": ["active", "done", "stopped"],
+        "DeliveryStatusEnum": ["pending", "sending", "succeeded", "failed", "cancelled"],
+    },
 }
 # Seconds between the attempts of a delivery: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, so
 # that an app that is down for a day still gets everything. Tests are never retried.

@@ -13,6 +13,8 @@ urlpatterns = [
     path("automations/", include("automations.urls")),
     path("egress-ips.json", webhook_views.egress_ips, name="egress_ips"),
     path("exports/<str:token>.csv", api_views.export_download, name="export_download"),
+    # Before the webhooks API, whose last pattern answers every other /v3 path with a 404.
+    path("v3/", include(("automations.api.urls", "automations_api"))),
     path("v3/", include(("webhooks.api.urls", "api"))),
     path("events/", include("events.urls")),
     path("api/events", ingest, name="api_events"),

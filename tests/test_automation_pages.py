@@ -250,3 +250,62 @@ def test_delete_an_automation_deletes_its_webhooks(owner_client, account):
     response = owner_client.post(reverse("automations:delete", args=[automation.pk]))
     assert response.status_code == 302
     assert not Automation.objects.exists() and not Webhook.objects.exists() and not Step.objects.exists()
+
+
+def stranger_urls(automation: Automation, delivery: Delivery) -> list[tuple[str, str]]:
+    step = automation.steps.get(kind="webhook")
+    return [
+        ("get", reverse("automations:edit", args=[automation.pk])),
+        ("post", reverse("automations:edit", args=[automation.pk])),
+        ("get", reverse("automations:delete", args=[automation.pk])),
+        ("post", reverse("automations:delete", args=[automation.pk])),
+        ("get", reverse("automations:runs", args=[automation.pk])),
+        ("post", reverse("automations:step_test", args=[automation.pk, step.pk])),
+        ("get", reverse("automations:step_test_result", args=[automation.pk, step.pk, delivery.pk])),
+        ("get", reverse("webhooks:deliveries", args=[step.webhook_id])),
+        ("get", reverse("webhooks:detail", args=[step.webhook_id])),
+        ("get", reverse("webhooks:delivery", args=[step.webhook_id, delivery.pk])),
+    ]
+
+
+@pytest.fixture
+def owned(account):
+    automation = make_automation(account, [call(HOOK), wait(60)])
+    step = automation.steps.get(kind="webhook")
+    delivery = Delivery.objects.create(webhook=step.webhook, event=AUTOMATION_EVENT, payload={}, is_test=True)
+    return automation, delivery
+
+
+def test_a_stranger_gets_404_on_every_automation_page(stranger_client, owned):
+    automation, delivery = owned
+    for method, url in stranger_urls(automation, delivery):
+        response = getattr(stranger_client, method)(url, editor_data(name="Taken"))
+        assert response.status_code == 404, (method, url)
+    automation.refresh_from_db()
+    assert automation.name == "Welcome" and automation.steps.count() == 2
+    assert Delivery.objects.count() == 1
+    page = stranger_client.get(reverse("automations:list")).content.decode()
+    assert "Welcome" not in page and "No automations yet." in page
+
+
+def test_the_teammate_is_not_a_stranger(teammate_client, owned):
+    automation, delivery = owned
+    for method, url in stranger_urls(automation, delivery):
+        if method == "get" and "delete" not in url:
+            assert teammate_client.get(url).status_code == 200, url
+
+
+def test_the_webhook_of_a_step_is_not_on_the_webhooks_page_nor_editable_there(owner_client, owned):
+    automation, _ = owned
+    webhook = automation.steps.get(kind="webhook").webhook
+    page = owner_client.get(reverse("webhooks:list")).content.decode()
+    assert HOOK not in page
+    for method, name in [("get", "webhooks:edit"), ("post", "webhooks:edit"), ("post", "webhooks:toggle"),
+                         ("get", "webhooks:send_test"), ("post", "webhooks:delete")]:  # fmt: skip
+        assert getattr(owner_client, method)(reverse(name, args=[webhook.pk])).status_code == 404, name
+    # Its signing secret and delivery log are reachable, from the automation's editor.
+    editor = owner_client.get(reverse("automations:edit", args=[automation.pk])).content.decode()
+    assert reverse("webhooks:detail", args=[webhook.pk]) in editor
+    assert reverse("webhooks:deliveries", args=[webhook.pk]) in editor
+    detail = owner_client.get(reverse("webhooks:detail", args=[webhook.pk]) + "?reveal=1").content.decode()
+    assert webhook.signing_secret in detail and reverse("webhooks:edit", args=[webhook.pk]) not in detail
