@@ -58,7 +58,7 @@ def events_fitting(condition: str) -> str:
 
 class AutomationForm(forms.ModelForm):
     trigger = forms.ChoiceField(
-        label=gettext_lazy("Trigger"),
+        label=gettext_lazy("Event"),
         error_messages={"required": gettext_lazy("Choose the event that starts the automation.")},
     )
     list_id = forms.CharField(
@@ -186,7 +186,11 @@ class StepForm(forms.Form):
     id = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1, max_value=2**63 - 1)
     kind = forms.ChoiceField(choices=Step.Kind.choices, widget=forms.HiddenInput)
     wait_amount = forms.IntegerField(
-        label=gettext_lazy("Wait"), required=False, min_value=1, max_value=MAX_WAIT_SECONDS
+        label=gettext_lazy("Wait"),
+        required=False,
+        min_value=1,
+        max_value=MAX_WAIT_SECONDS,
+        error_messages={"required": gettext_lazy("Enter how long to wait.")},
     )
     wait_unit = forms.ChoiceField(label=gettext_lazy("Unit"), required=False, choices=UNIT_CHOICES)
     url = HttpURLField(
@@ -194,7 +198,10 @@ class StepForm(forms.Form):
         required=False,
         max_length=validators.URL_MAX_LENGTH,
         assume_scheme="https",
-        error_messages={"invalid": URL_ERROR},
+        error_messages={
+            "invalid": URL_ERROR,
+            "required": gettext_lazy("Enter the URL of your app that receives the call."),
+        },
         widget=forms.URLInput(attrs={"placeholder": "https://example.com/webhooks/automation", "autocomplete": "off"}),
     )
     include_contact = forms.BooleanField(
@@ -220,6 +227,10 @@ class StepForm(forms.Form):
             kwargs["initial"] = {**step_initial(step), **kwargs.get("initial", {})}
         super().__init__(*args, **kwargs)
         self.step = step
+        # Which fields a step needs depends on its kind.
+        needed = {Step.Kind.WAIT: ["wait_amount", "wait_unit"], Step.Kind.WEBHOOK: ["url"]}.get(self.kind_value, [])
+        for name in needed:
+            self.fields[name].required = True
         unit = self.data.get(self.add_prefix("wait_unit")) if self.is_bound else self.initial.get("wait_unit")
         if unit == SECONDS[0]:
             self.fields["wait_unit"].choices = [*UNIT_CHOICES, SECONDS]
@@ -256,9 +267,7 @@ class StepForm(forms.Form):
     def clean_wait(self, cleaned: dict[str, Any]) -> None:
         amount, unit = cleaned.get("wait_amount"), cleaned.get("wait_unit") or "60"
         if amount is None:
-            if "wait_amount" not in self._errors:
-                self.add_error("wait_amount", _("Enter how long to wait."))
-            return
+            return  # the field says why
         if amount * int(unit) > MAX_WAIT_SECONDS:
             self.add_error("wait_amount", _("A Wait lasts at most 366 days."))
             return
@@ -266,10 +275,7 @@ class StepForm(forms.Form):
 
     def clean_call(self, cleaned: dict[str, Any]) -> None:
         url = cleaned.get("url") or ""
-        if not url:
-            if "url" not in self._errors:
-                self.add_error("url", _("Enter the URL of your app that receives the call."))
-        else:
+        if url:
             old = self.step.webhook.url if self.step and self.step.webhook else ""
             try:
                 cleaned["url"] = validators.validate_url(unmask_url(url, old))
