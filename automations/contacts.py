@@ -32,7 +32,18 @@ def contact_email(data: Mapping[str, Any]) -> str:
     if not isinstance(email, str):
         return ""
     email = email.strip().lower()
-    return email if "@" in email and len(email) <= EMAIL_MAX else ""
+    return email if "@" in email and len(email) <= EMAIL_MAX and storable(email) == email else ""
+
+
+def storable(value: Any) -> Any:
+    """`value` with lone surrogates (valid in JSON escapes, not in UTF-8) replaced, at any depth."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
 
 
 def brevo_id(value: Any) -> int | None:
@@ -69,7 +80,7 @@ class Change:
         if key == LIST_ADDITION:
             self.lists |= list_ids(data.get("list_id"))
         elif key == UPDATED:
-            self.attributes.update(content_attributes(data.get("content")))
+            self.attributes.update(storable(content_attributes(data.get("content"))))
 
     @property
     def changes_something(self) -> bool:

@@ -25,6 +25,7 @@ from django.utils import timezone
 import catalog
 from accounts.models import Account
 from automations import contacts as contact_book
+from automations.contacts import storable
 from automations.models import Automation, Contact, Run, Step
 from automations.triggers import matches
 from brevo_hooks.bulk_insert import insert_returning_ids
@@ -152,7 +153,12 @@ def send(calls: list[tuple[Run, Step]], now: datetime) -> list[int]:
         time_zone = run.automation.account.time_zone
         payload = payloads.get(run.event, time_zone) if step.include_event else None
         owed.append((step.webhook, run.event_id, AUTOMATION_EVENT, call_body(step, run.contact, payload)))
-    ids = Delivery.objects.create_owed(owed, now)
+    try:
+        ids = Delivery.objects.create_owed(owed, now)
+    except UnicodeEncodeError:
+        # A trigger event's data with a lone surrogate cannot be sent as UTF-8: send it replaced,
+        # rather than fail the batch (and every later round of the poller) on it.
+        ids = Delivery.objects.create_owed([(*row[:3], storable(row[3])) for row in owed], now)
     transaction.on_commit(lambda: enqueue_deliveries(ids))
     return ids
 

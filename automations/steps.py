@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from accounts.models import Account
 from automations.models import Automation, Step
@@ -47,14 +46,10 @@ class TooManyWebhooks(Exception):
 
 def limit_error(needed: int, available: int) -> str:
     limit = settings.WEBHOOKS_MAX_PER_ACCOUNT
-    return ngettext(
+    return _(
         "You can create up to %(limit)d webhooks, and each Call a webhook step is one. "
         "This automation needs %(needed)d; the account has room for %(available)d more. "
-        "Remove a step, or delete a webhook.",
-        "You can create up to %(limit)d webhooks, and each Call a webhook step is one. "
-        "This automation needs %(needed)d; the account has room for %(available)d more. "
-        "Remove a step, or delete a webhook.",
-        needed,
+        "Remove a step, or delete a webhook."
     ) % {"limit": limit, "needed": needed, "available": max(0, available)}
 
 

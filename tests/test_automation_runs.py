@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from automations.models import Automation, Run
@@ -214,3 +214,14 @@ def test_the_body_is_the_documented_json(account):
         "step_id": automation.steps.get().pk,
         "workflow_id": automation.pk,
     }
+
+
+def test_text_that_utf_8_cannot_carry_is_replaced_not_a_failure(account):
+    if connection.vendor == "postgresql":
+        pytest.skip("PostgreSQL refuses such event data when the event is stored, before automations see it")
+    make_automation(account, [call(HOOK, contact=True, event=True)], event="delivered", type="transactional")
+    emit(account, [updated("jane@example.com", {"NAME": "\ud800x"})])
+    emit(account, [NewEvent("delivered", data={"email": "jane@example.com", "subject": "\udc00"})])
+    emit(account, [NewEvent("delivered", data={"email": "\ud800@example.com"})])
+    [delivery] = calls()
+    assert delivery.payload["attributes"] == {"NAME": "?x"} and delivery.payload["event"]["subject"] == "?"
