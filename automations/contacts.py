@@ -55,6 +55,22 @@ def brevo_id(value: Any) -> int | None:
 
 
 @dataclass
+class Known:
+    """A contact as a batch of events sees it: read as plain values, written back only if changed."""
+
+    pk: int | None
+    email: str
+    brevo_id: int | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    lists: list[int] = field(default_factory=list)
+    updated_at: datetime | None = None
+
+
+# What a batch reads of each contact it needs (model instances cost more than the rest of it).
+KNOWN_FIELDS = ("pk", "email", "brevo_id", "attributes", "lists")
+
+
+@dataclass
 class Change:
     """What the events of one emit() say about one contact, in their order."""
 
@@ -86,7 +102,7 @@ class Change:
     def changes_something(self) -> bool:
         return bool(self.reset or self.lists or self.attributes or self.brevo_id)
 
-    def apply(self, contact: Contact, now: datetime) -> bool:
+    def apply(self, contact: Known, now: datetime) -> bool:
         """Bring `contact` (as stored) up to date; return whether anything changed."""
         before = (contact.brevo_id, contact.lists, contact.attributes)
         if self.reset:
@@ -110,28 +126,36 @@ class Book:
     def note(self, key: tuple[str, str], email: str, data: Mapping[str, Any]) -> None:
         self.changes.setdefault(email, Change(email)).note(key, data)
 
-    def save(self, now: datetime) -> dict[str, Contact]:
-        """Write every change; return the contacts that remain, by email."""
+    def save(self, now: datetime, wanted: set[str]) -> dict[str, Known]:
+        """Write every change; return the contacts of `wanted` that remain, by email.
+
+        A contact that nothing changes and nobody wants is only made sure of, with one
+        INSERT ... ON CONFLICT DO NOTHING and no read: most events name a contact already known.
+        """
         if not self.changes:
             return {}
-        rows = Contact.objects.filter(account=self.account, email__in=list(self.changes))
-        if any(change.changes_something for change in self.changes.values()):
-            # Two batches changing one contact at once take turns (PostgreSQL; SQLite has one writer anyway).
-            rows = rows.select_for_update()
-        stored = {contact.email: contact for contact in rows}
-        missing = [self.changes[email] for email in self.changes if email not in stored]
-        inserted = insert_new(self.account, [change for change in missing if not change.deleted], now)
-        if len(inserted) < len([change for change in missing if not change.deleted]):
-            # Another batch created some of them a moment ago: update those instead.
-            lost = [change.email for change in missing if not change.deleted and change.email not in inserted]
-            stored.update(
-                (c.email, c) for c in Contact.objects.select_for_update().filter(account=self.account, email__in=lost)
-            )
+        changing = {email for email, change in self.changes.items() if change.changes_something}
+        load = changing | (wanted & set(self.changes))
+        stored: dict[str, Known] = {}
+        if load:
+            rows = Contact.objects.filter(account=self.account, email__in=list(load)).order_by()
+            if changing:
+                # Two batches changing one contact at once take turns (PostgreSQL; SQLite has one writer anyway).
+                rows = rows.select_for_update()
+            stored = {row[1]: Known(*row) for row in rows.values_list(*KNOWN_FIELDS)}
+        creating = [change for email, change in self.changes.items() if email not in stored and not change.deleted]
+        inserted = insert_new(self.account, creating, now)
+        lost = [change.email for change in creating if change.email in load and change.email not in inserted]
+        if lost:
+            # Another batch created them a moment ago: update those instead.
+            rows = Contact.objects.select_for_update().filter(account=self.account, email__in=lost).order_by()
+            stored.update((row[1], Known(*row)) for row in rows.values_list(*KNOWN_FIELDS))
         self.write(stored, now)
-        remaining = {**{email: c for email, c in stored.items() if not self.changes[email].deleted}, **inserted}
-        return remaining
+        remaining = {email: c for email, c in stored.items() if not self.changes[email].deleted}
+        remaining.update(inserted)
+        return {email: contact for email, contact in remaining.items() if email in wanted}
 
-    def write(self, stored: dict[str, Contact], now: datetime) -> None:
+    def write(self, stored: dict[str, Known], now: datetime) -> None:
         """Update or delete the contacts that existed before this batch."""
         deleted = [c for email, c in stored.items() if self.changes[email].deleted]
         # A contact deleted and then added again in one batch starts afresh: its runs stop too.
@@ -143,7 +167,11 @@ class Book:
             c for email, c in stored.items() if not self.changes[email].deleted and self.changes[email].apply(c, now)
         ]
         if changed:
-            Contact.objects.bulk_update(changed, ["brevo_id", "lists", "attributes", "updated_at"])
+            rows = [
+                Contact(pk=c.pk, brevo_id=c.brevo_id, lists=c.lists, attributes=c.attributes, updated_at=c.updated_at)
+                for c in changed
+            ]
+            Contact.objects.bulk_update(rows, ["brevo_id", "lists", "attributes", "updated_at"])
 
 
 def stop_runs(contact_ids: Iterable[int], now: datetime) -> int:
@@ -162,7 +190,7 @@ def stop_runs(contact_ids: Iterable[int], now: datetime) -> int:
 COLUMNS = ("account_id", "email", "brevo_id", "attributes", "lists", "created_at", "updated_at")
 
 
-def insert_new(account: Account, changes: list[Change], now: datetime) -> dict[str, Contact]:
+def insert_new(account: Account, changes: list[Change], now: datetime) -> dict[str, Known]:
     """Create a contact for each change; return those created here (not by a concurrent batch), by email."""
     if not changes:
         return {}
@@ -172,7 +200,7 @@ def insert_new(account: Account, changes: list[Change], now: datetime) -> dict[s
     when = connection.ops.adapt_datetimefield_value(now)
     contacts = {}
     for change in changes:
-        contact = Contact(account=account, email=change.email, created_at=now)
+        contact = Known(None, change.email)
         change.apply(contact, now)
         contacts[change.email] = contact
     per_row = f"({', '.join(['%s'] * len(COLUMNS))})"
@@ -191,14 +219,12 @@ def insert_new(account: Account, changes: list[Change], now: datetime) -> dict[s
         )
         for c in contacts.values()
     ]
-    created: dict[str, Contact] = {}
+    created: dict[str, Known] = {}
     with connection.cursor() as cursor:
         for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
             cursor.execute(head + ", ".join([per_row] * len(chunk)) + tail, [v for row in chunk for v in row])
             for pk, email in cursor.fetchall():
-                contact = contacts[email]
-                contact.pk = pk
-                contact._state.adding = False
-                created[email] = contact
+                contacts[email].pk = pk
+                created[email] = contacts[email]
     return created

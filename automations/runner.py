@@ -15,6 +15,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from django.utils import timezone
 import catalog
 from accounts.models import Account
 from automations import contacts as contact_book
-from automations.contacts import storable
+from automations.contacts import Known, storable
 from automations.models import Automation, Contact, Run, Step
 from automations.triggers import matches
 from brevo_hooks.bulk_insert import insert_returning_ids
@@ -59,46 +60,60 @@ def on_events(account: Account, events: list[Event], now: datetime) -> None:
             starts = [start for start in starts if start[1] != email]
             continue
         starts += [(a, email, event) for a in automations.get(key, ()) if matches(a, event.data)]
-    kept = book.save(now)
+    kept = book.save(now, {email for _, email, _ in starts})
     start([(automation, kept[email], event) for automation, email, event in starts if email in kept], now)
 
 
-def start(starts: list[tuple[Automation, Contact, Event]], now: datetime) -> list[Run]:
+@dataclass
+class NewRun:
+    """A run being started: the Run row to insert, without the cost of a model instance per event."""
+
+    automation: Automation
+    contact: Known
+    event: Event
+    due_at: datetime | None
+    started_at: datetime
+    position: int = 0
+    status: str = Run.Status.ACTIVE
+    finished_at: datetime | None = None
+    stop_reason: str = ""
+    pk: int | None = None
+
+    @property
+    def event_id(self) -> int:
+        return self.event.pk
+
+
+def start(starts: list[tuple[Automation, Known, Event]], now: datetime) -> list[NewRun]:
     """Start a run for each (automation, contact, event) that may enter, and take it as far as it goes now."""
     busy = active_runs({a.pk for a, _, _ in starts if not a.reentry}, {c.pk for a, c, _ in starts if not a.reentry})
-    runs: list[Run] = []
+    runs: list[NewRun] = []
     for automation, contact, event in starts:
         if not automation.reentry:
             if (automation.pk, contact.pk) in busy:
                 continue  # already inside, and may not enter again
             busy.add((automation.pk, contact.pk))
-        run = Run(
-            automation=automation,
-            contact=contact,
-            email=contact.email,
-            event=event,
-            exclusive=not automation.reentry,
-            started_at=now,
-            due_at=now,
-        )
-        runs.append(run)
+        runs.append(NewRun(automation, contact, event, due_at=now, started_at=now))
     if not runs:
         return []
-    calls = [(run, step) for run in runs for step in walk(run, list(run.automation.steps.all()), now)]
+    steps = {run.automation.pk: list(run.automation.steps.all()) for run in runs}
+    calls = [(run, step) for run in runs for step in walk(run, steps[run.automation.pk], now)]
     insert_runs(runs)
     send(calls, now)
     return runs
 
 
 def active_runs(automation_ids: set[int], contact_ids: set[int]) -> set[tuple[int, int]]:
-    """(automation, contact) pairs that have a run in progress."""
+    """(automation, contact) pairs among these that have a run in progress."""
     if not automation_ids:
         return set()
-    rows = Run.objects.filter(automation_id__in=automation_ids, contact_id__in=contact_ids, status=Run.Status.ACTIVE)
-    return set(rows.values_list("automation_id", "contact_id"))
+    # By contact only, so that the database looks up each contact's few runs rather than every run
+    # of the automation; unordered.
+    rows = Run.objects.filter(contact_id__in=contact_ids, status=Run.Status.ACTIVE).order_by()
+    return {(a, c) for a, c in rows.values_list("automation_id", "contact_id") if a in automation_ids}
 
 
-def walk(run: Run, steps: list[Step], now: datetime) -> list[Step]:
+def walk(run: Run | NewRun, steps: list[Step], now: datetime) -> list[Step]:
     """Move `run` along `steps` up to the next Wait or the end; return the Call a webhook steps it passed."""
     calls = []
     while run.position < len(steps):
@@ -113,7 +128,7 @@ def walk(run: Run, steps: list[Step], now: datetime) -> list[Step]:
     return calls
 
 
-def call_body(step: Step, contact: Contact, event_payload: Any) -> dict[str, Any]:
+def call_body(step: Step, contact: Contact | Known, event_payload: Any) -> dict[str, Any]:
     """What a Call a webhook step POSTs: the documented JSON (README, "Automations")."""
     body: dict[str, Any] = {
         "contact_id": contact.brevo_id,
@@ -143,7 +158,7 @@ class Payloads:
         return self.built[event.pk]
 
 
-def send(calls: list[tuple[Run, Step]], now: datetime) -> list[int]:
+def send(calls: list[tuple[Run, Step]] | list[tuple[NewRun, Step]], now: datetime) -> list[int]:
     """Store a delivery for each (run, step) and hand them to the workers when the transaction commits."""
     if not calls:
         return []
@@ -169,20 +184,27 @@ RUN_COLUMNS = (
 )  # fmt: skip
 
 
-def insert_runs(runs: list[Run]) -> None:
-    """Insert `runs` (new, unsaved) and set their ids: one multi-row INSERT, as emit() does for events."""
+def insert_runs(runs: list[NewRun]) -> None:
+    """Insert `runs` and set their ids: one multi-row INSERT, as emit() does for events."""
     connection = connections[Run.objects.db]
-    when = connection.ops.adapt_datetimefield_value
+    adapted: dict[datetime | None, Any] = {}
+
+    def when(moment: datetime | None) -> Any:
+        # Most runs of a batch share their moments: adapt each once.
+        if moment not in adapted:
+            adapted[moment] = connection.ops.adapt_datetimefield_value(moment)
+        return adapted[moment]
+
     rows = [
         (
-            run.automation_id,
-            run.contact_id,
-            run.email,
-            run.event_id,
+            run.automation.pk,
+            run.contact.pk,
+            run.contact.email,
+            run.event.pk,
             run.position,
             run.status,
             when(run.due_at),
-            run.exclusive,
+            not run.automation.reentry,
             run.stop_reason,
             when(run.started_at),
             when(run.finished_at),
@@ -191,7 +213,6 @@ def insert_runs(runs: list[Run]) -> None:
     ]
     for run, pk in zip(runs, insert_returning_ids(Run, RUN_COLUMNS, rows), strict=True):
         run.pk = pk
-        run._state.adding = False
 
 
 def advance_due(now: datetime | None = None, limit: int = BATCH) -> int:
