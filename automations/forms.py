@@ -124,14 +124,12 @@ class AutomationForm(forms.ModelForm):
         if len(chosen) > 1:
             self.add_error(chosen[1], _("Choose one condition: clear the others."))
             return cleaned
-        condition = CONDITION_FIELDS[chosen[0]] if chosen else ""
-        attribute = (cleaned.get("attribute") or "").strip() if condition == C.ATTRIBUTE else ""
-        value = (
-            (cleaned.get("attribute_value") if condition == C.ATTRIBUTE else cleaned.get(chosen[0], ""))
-            if chosen
-            else ""
-        )
-        value = (value or "").strip()
+        condition, attribute, value = "", "", ""
+        if chosen:
+            field = chosen[0]
+            condition = CONDITION_FIELDS[field]
+            value = (cleaned.get("attribute_value" if field == "attribute" else field) or "").strip()
+            attribute = (cleaned.get("attribute") or "").strip() if field == "attribute" else ""
         problem = triggers.check(event, condition, attribute, value)
         if problem:
             self.add_error(chosen[0], problem[1])
@@ -194,7 +192,7 @@ class StepForm(forms.Form):
     )
     wait_unit = forms.ChoiceField(label=gettext_lazy("Unit"), required=False, choices=UNIT_CHOICES)
     url = HttpURLField(
-        label="URL",
+        label=gettext_lazy("URL"),
         required=False,
         max_length=validators.URL_MAX_LENGTH,
         assume_scheme="https",
