@@ -14,6 +14,11 @@ from drf_spectacular.validation import validate_schema
 from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.modes import GenerationMode
 
+from tests.automation_world import call as call_step
+from tests.automation_world import make_automation, wait
+
+HOOK = "https://example.com/hook"
+
 
 def test_the_openapi_description_is_served_and_valid(client: Client):
     response = client.get("/v3/openapi.json")
@@ -25,6 +30,8 @@ def test_the_openapi_description_is_served_and_valid(client: Client):
     assert {
         "getWebhooks", "createWebhook", "getWebhook", "updateWebhook", "deleteWebhook", "exportWebhooksHistory",
         "getWebhookSecret", "rotateWebhookSecret", "sendTestWebhook", "getWebhookDeliveries",
+        "getAutomations", "createAutomation", "getAutomation", "updateAutomation", "deleteAutomation",
+        "getAutomationRuns",
     } <= operations  # fmt: skip
     assert "/v3/webhooks/{webhookId}" in schema["paths"]
     assert "/v3/webhooks/{webhook_id}" not in schema["paths"]
@@ -50,7 +57,9 @@ def operations() -> list[schemathesis.specs.openapi.schemas.APIOperation]:
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_no_generated_request_gets_a_server_error(mode, live_server, api_key, make_webhook, redis, transactional_db):
+def test_no_generated_request_gets_a_server_error(
+    mode, live_server, api_key, account, make_webhook, redis, transactional_db
+):
     """Schema-driven fuzzing of every operation, with data that fits the schema and data that does not.
 
     (schemathesis' own pytest plugin does not run under pytest 9, so the strategies are driven here.)
@@ -65,6 +74,8 @@ def test_no_generated_request_gets_a_server_error(mode, live_server, api_key, ma
             if "webhookId" in (case.path_parameters or {}) and not case.path.endswith("/test"):
                 # Aim most requests at a real webhook of the caller's account rather than at 404s.
                 case.path_parameters["webhookId"] = make_webhook().pk
+            if "automationId" in (case.path_parameters or {}):
+                case.path_parameters["automationId"] = make_automation(account, [wait(60), call_step(HOOK)]).pk
             response = case.call(base_url=live_server.url, headers={"api-key": api_key}, session=session, timeout=30)
             assert response.status_code < 500, (case.method, case.path, case.body, response.text[:300])
             if response.status_code >= 400 and response.headers.get("Content-Type") == "application/json":
