@@ -46,13 +46,13 @@ def on_events(account: Account, events: list[Event], now: datetime) -> None:
     Called by emit() inside its transaction, with the events it has just stored, in order:
     an accepted event never loses its runs.
     """
+    named = [(event, email) for event in events if (email := contact_book.contact_email(event.data))]
+    if not named:
+        return  # no contact, so nothing to keep and nobody to start
     book = contact_book.Book(account)
-    automations = Automation.objects.triggered_by(account, {(event.type, event.name) for event in events})
+    automations = Automation.objects.triggered_by(account, {(event.type, event.name) for event, _ in named})
     starts: list[tuple[Automation, str, Event]] = []
-    for event in events:
-        email = contact_book.contact_email(event.data)
-        if not email:
-            continue
+    for event, email in named:
         key = (event.type, event.name)
         book.note(key, email, event.data)
         if key == contact_book.DELETED:
