@@ -309,3 +309,8 @@ def test_the_webhook_of_a_step_is_not_on_the_webhooks_page_nor_editable_there(ow
     assert reverse("webhooks:deliveries", args=[webhook.pk]) in editor
     detail = owner_client.get(reverse("webhooks:detail", args=[webhook.pk]) + "?reveal=1").content.decode()
     assert webhook.signing_secret in detail and reverse("webhooks:edit", args=[webhook.pk]) not in detail
+    log = owner_client.get(reverse("webhooks:deliveries", args=[webhook.pk])).content.decode()
+    assert (
+        reverse("automations:edit", args=[automation.pk]) in log
+        and reverse("automations:edit", args=[automation.pk]) in detail
+    )
