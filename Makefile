@@ -7,7 +7,7 @@ PORT ?= 8000
 # The tests flush this Redis database; keep it apart from the one `make run` uses.
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run web worker test lint format bench clean messages screenshots
+.PHONY: install run web worker test lint format bench bench-automations clean messages screenshots
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -71,6 +71,10 @@ BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 
 bench: install
 	BENCH_REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/run.py
+
+## An active automation with one Call a webhook step against a webhook, per event (bench/automations.py).
+bench-automations: install
+	BENCH_REDIS_URL=$(BENCH_REDIS_URL) $(PY) bench/automations.py
 
 clean:
 	rm -rf $(VENV) .staticfiles .pytest_cache .ruff_cache .test-db.sqlite3*

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "accounts",
     "events",
     "webhooks",
+    "automations",
 ]
 
 MIDDLEWARE = [
@@ -235,7 +236,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "brevo-hooks API",
     "DESCRIPTION": (
         "Brevo's /v3 webhooks API, so that Brevo's SDKs work by changing the base URL, "
-        "plus our additions: signing secrets, test sends and the delivery log."
+        "plus our additions: signing secrets, test sends, the delivery log, and automations."
     ),
     "VERSION": "3.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -249,7 +250,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/v3",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"WebhookTypeEnum": ["transactional", "marketing"], "AuthTypeEnum": ["bearer"]},
+    "ENUM_NAME_OVERRIDES": {
+        "WebhookTypeEnum": ["transactional", "marketing"],
+        "AuthTypeEnum": ["bearer"],
+        "WaitStepTypeEnum": ["wait"],
+        "WebhookStepTypeEnum": ["webhook"],
+        "AutomationStatusEnum": ["draft", "active", "paused"],
+        "RunStatusEnum": ["active", "done", "stopped"],
+        "DeliveryStatusEnum": ["pending", "sending", "succeeded", "failed", "cancelled", "waiting", "batched"],
+    },
     # What drf-spectacular cannot say alone: the events of each type, patterns, links.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -311,6 +320,10 @@ SECURE_CSP_PATHS = {
         "style-src": ["'self'", "'unsafe-inline'"],
     },
 }
+
+# Automations: how often each worker looks for runs whose Wait is over (seconds); a run is
+# picked up within this long of falling due.
+AUTOMATIONS_POLL_INTERVAL = env_float("AUTOMATIONS_POLL_INTERVAL", 0.5)
 
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

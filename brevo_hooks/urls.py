@@ -15,8 +15,11 @@ urlpatterns = [
     # Browsers and tools ask for /favicon.ico whatever the page says; answer instead of logging a 404.
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("webhooks/", include("webhooks.urls")),
+    path("automations/", include("automations.urls")),
     path("egress-ips.json", webhook_views.egress_ips, name="egress_ips"),
     path("exports/<str:token>.csv", api_views.export_download, name="export_download"),
+    # Before the webhooks API, whose last pattern answers every other /v3 path with a 404.
+    path("v3/", include(("automations.api.urls", "automations_api"))),
     path("v3/", include(("webhooks.api.urls", "api"))),
     path("events/", include("events.urls")),
     path("api/events", ingest, name="api_events"),

@@ -20,6 +20,7 @@ from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+import automations
 import catalog
 from accounts.models import Account
 from brevo_hooks import strict_json
@@ -175,6 +176,8 @@ def _store(account: Account, events: list[NewEvent], kinds: list[catalog.EventTy
     ]
     if due:
         transaction.on_commit(lambda: handover.hand_over(due))
+    # Contacts and automation runs, in this transaction: an accepted event never loses its runs.
+    automations.on_events(account, [row for row, _ in fresh], now)
     return result
 
 

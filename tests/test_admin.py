@@ -6,7 +6,10 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import ApiKey
-from webhooks.models import Attempt, Delivery
+from automations.models import Contact, Run
+from events import emit
+from tests.automation_world import added_to_list, call, make_automation, wait
+from webhooks.models import Attempt, Delivery, Webhook
 
 
 @pytest.fixture
@@ -15,7 +18,12 @@ def admin_world(admin_client, account, owner, make_webhook):
     delivery = Delivery.objects.create(webhook=webhook, event="delivered", payload={"event": "delivered"})
     attempt = Attempt.objects.create(delivery=delivery, number=1, request_url=webhook.masked_url, request_body="{}")
     key, _ = ApiKey.create_for(account, "CI")
+    automation = make_automation(account, [wait(60), call("https://steps.automation.test/step")])
+    emit(account, [added_to_list("jane@acme.test", 7, contact_id=4711)])
     return {
+        "automation": automation,
+        "contact": Contact.objects.get(),
+        "run": Run.objects.get(),
         "account": account,
         "user": owner,
         "webhook": webhook,
@@ -34,6 +42,9 @@ def admin_world(admin_client, account, owner, make_webhook):
         ("webhooks_webhook", "webhook"),
         ("webhooks_delivery", "delivery"),
         ("webhooks_attempt", "attempt"),
+        ("automations_automation", "automation"),
+        ("automations_contact", "contact"),
+        ("automations_run", "run"),
     ],
 )
 def test_every_admin_list_search_and_change_page_works(admin_client, admin_world, name, model):
@@ -110,3 +121,13 @@ def test_the_webhook_change_form_masks_custom_header_values(admin_client, make_w
     )
     webhook.refresh_from_db()
     assert webhook.headers == [{"key": "X-Api-Key", "value": "sk_live_receiver_key"}]
+
+
+def test_deleting_an_automation_in_the_admin_deletes_its_steps_webhooks(admin_client, admin_world):
+    automation = admin_world["automation"]
+    step_webhook = automation.steps.get(kind="webhook").webhook_id
+    response = admin_client.post(reverse("admin:automations_automation_delete", args=[automation.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Delivery.objects.filter(webhook_id=step_webhook).exists()
+    assert not Webhook.objects.filter(pk=step_webhook).exists()
+    assert Webhook.objects.filter(pk=admin_world["webhook"].pk).exists()

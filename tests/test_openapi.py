@@ -19,7 +19,11 @@ from schemathesis.engine import events
 from schemathesis.generation.meta import TestPhase
 
 import catalog
+from tests.automation_world import call as call_step
+from tests.automation_world import make_automation, wait
 from webhooks.models import Webhook
+
+HOOK = "https://example.com/hook"
 
 
 def test_the_openapi_description_is_served_and_valid(client: Client):
@@ -32,6 +36,8 @@ def test_the_openapi_description_is_served_and_valid(client: Client):
     assert {
         "getWebhooks", "createWebhook", "getWebhook", "updateWebhook", "deleteWebhook", "exportWebhooksHistory",
         "getWebhookSecret", "rotateWebhookSecret", "sendTestWebhook", "getWebhookDeliveries",
+        "getAutomations", "createAutomation", "getAutomation", "updateAutomation", "deleteAutomation",
+        "getAutomationRuns",
     } <= operations  # fmt: skip
     assert "/v3/webhooks/{webhookId}" in schema["paths"]
     assert "/v3/webhooks/{webhook_id}" not in schema["paths"]
@@ -55,8 +61,8 @@ def test_the_description_covers_the_events_api_and_is_as_strict_as_the_validatio
         assert set(variant["properties"]["events"]["items"]["enum"]) == set(catalog.subscription_names(type))
     for variant in components["ExportRequest"]["oneOf"]:
         assert variant["properties"]["notifyURL"]["format"] == "uri"
-    assert components["StatusEnum"]["enum"] == Delivery.Status.values  # the status of a Delivery, all seven
-    assert components["Delivery"]["properties"]["status"] == {"$ref": "#/components/schemas/StatusEnum"}
+    assert components["DeliveryStatusEnum"]["enum"] == Delivery.Status.values  # the status of a Delivery, all seven
+    assert components["Delivery"]["properties"]["status"] == {"$ref": "#/components/schemas/DeliveryStatusEnum"}
 
 
 @pytest.mark.parametrize("path", ["/v3/docs"])
@@ -140,7 +146,9 @@ def fuzz_world(live_server, api_key, make_webhook, receiver, worker_process, set
     }
 
 
-def test_schemathesis_with_all_its_checks_finds_nothing_in_both_apis(fuzz_world, live_server, api_key, make_webhook):
+def test_schemathesis_with_all_its_checks_finds_nothing_in_both_apis(
+    fuzz_world, live_server, api_key, make_webhook, account
+):
     """Every phase (examples, coverage, fuzzing, stateful) and every check, response schema conformance
     included, against /v3 and /api/events; a fixed seed and few examples keep it deterministic and short.
 
@@ -180,10 +188,15 @@ def test_schemathesis_with_all_its_checks_finds_nothing_in_both_apis(fuzz_world,
     def map_case(context, case: schemathesis.Case) -> schemathesis.Case:
         # Aim at a real webhook rather than at 404s. A body that names events goes to a webhook of
         # their type; the stateful phase otherwise follows its links (a created webhook); a DELETE
-        # gets a webhook of its own.
-        if "webhookId" not in (case.path_parameters or {}) or case.meta is None:
+        # gets a webhook of its own. An automation id gets a real automation of the account.
+        if case.meta is None or case.meta.is_negative_at(ParameterLocation.PATH):
             return case
-        if case.meta.is_negative_at(ParameterLocation.PATH):
+        if "automationId" in (case.path_parameters or {}) and case.meta.phase.name != TestPhase.STATEFUL:
+            try:
+                case.path_parameters["automationId"] = make_automation(account, [wait(60), call_step(HOOK)]).pk
+            finally:
+                connection.close()
+        if "webhookId" not in (case.path_parameters or {}):
             return case
         try:
             if (case.method, case.operation.path) in TYPED:

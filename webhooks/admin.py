@@ -52,8 +52,10 @@ class SubscriptionInline(admin.TabularInline):
 
 @admin.register(Webhook)
 class WebhookAdmin(HostSearchMixin, admin.ModelAdmin):
-    list_display = ["__str__", "masked_url", "account", "type", "batched", "enabled", "event_list", "created_at"]
-    list_filter = ["type", "batched", "enabled", "created_at"]
+    list_display = [
+        "__str__", "masked_url", "account", "type", "source", "batched", "enabled", "event_list", "created_at",
+    ]  # fmt: skip
+    list_filter = ["type", "source", "batched", "enabled", "created_at"]
     list_select_related = ["account"]
     # The URL is searched by its host only (HostSearchMixin).
     search_fields = ["description", "account__name"]

@@ -23,7 +23,7 @@ from webhooks.forms import RetrySinceForm
 from webhooks.jobs import RetryRefused, retry_now
 from webhooks.models import Attempt, Delivery, Webhook
 from webhooks.retention import history_start
-from webhooks.views import get_webhook_for_user
+from webhooks.views import get_any_webhook_for_user
 
 PAGE_SIZE = 50
 # Statuses a marketer can filter on, in the order they care about them.
@@ -52,7 +52,7 @@ def attempts_in_short() -> Prefetch:
 
 @account_required
 def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
-    webhook = get_webhook_for_user(request, pk)
+    webhook = get_any_webhook_for_user(request, pk)
     deliveries = (
         webhook.deliveries.select_related("webhook")
         .prefetch_related(attempts_in_short())
@@ -85,7 +85,7 @@ def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
 
 @account_required
 def delivery_detail(request: HttpRequest, pk: int, delivery_pk: int) -> HttpResponse:
-    webhook = get_webhook_for_user(request, pk)
+    webhook = get_any_webhook_for_user(request, pk)
     delivery = get_delivery_for_user(request, webhook, delivery_pk)
     return render(
         request,
@@ -97,7 +97,7 @@ def delivery_detail(request: HttpRequest, pk: int, delivery_pk: int) -> HttpResp
 @account_required
 @require_POST
 def delivery_retry(request: HttpRequest, pk: int, delivery_pk: int) -> HttpResponse:
-    webhook = get_webhook_for_user(request, pk)
+    webhook = get_any_webhook_for_user(request, pk)
     delivery = get_delivery_for_user(request, webhook, delivery_pk)
     try:
         retried = retry_now(webhook, Delivery.objects.filter(pk=delivery.pk))
@@ -117,7 +117,7 @@ def delivery_retry(request: HttpRequest, pk: int, delivery_pk: int) -> HttpRespo
 @require_POST
 def retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
     """ "Retry all failed since…": every failed delivery of the webhook created since a moment."""
-    webhook = get_webhook_for_user(request, pk)
+    webhook = get_any_webhook_for_user(request, pk)
     form = RetrySinceForm(request.POST)
     if not form.is_valid():
         messages.error(request, form.errors["since"][0])

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from brevo_hooks.logs import log_ids
 from webhooks import outbound
-from webhooks.models import Delivery, Export, mask_url
+from webhooks.models import Delivery, Export, Webhook, mask_url
 from webhooks.retention import history_start
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,9 @@ COLUMNS = [
 def deliveries_for(export: Export) -> QuerySet[Delivery]:
     """The deliveries an export covers: its account's only, filtered as the request asked."""
     params: dict[str, Any] = export.params
-    rows = Delivery.objects.filter(webhook__account=export.account, webhook__type=params["type"])
+    rows = Delivery.objects.filter(
+        webhook__account=export.account, webhook__type=params["type"], webhook__source=Webhook.Source.WEBHOOKS
+    )
     if params["event"] != "allEvents":
         rows = rows.filter(event=params["event"])
     if params.get("webhookId"):

@@ -29,6 +29,8 @@ from webhooks.fields import OrderedJSONField
 
 # The `event` of a Delivery that carries a batch of events as one JSON array.
 BATCH_EVENT = "batch"
+# The `event` of a Delivery made by a Call a webhook step of an automation.
+AUTOMATION_EVENT = "callWebhook"
 
 TYPE_CHOICES = list(catalog.TYPE_LABELS.items())
 
@@ -82,6 +84,10 @@ PAUSE_CAUSES = {
 
 
 class WebhookQuerySet(models.QuerySet["Webhook"]):
+    def listed(self) -> WebhookQuerySet:
+        """The webhooks of the Webhooks page and /v3/webhooks: not those of automation steps."""
+        return self.filter(source=Webhook.Source.WEBHOOKS)
+
     def subscribed_to(
         self, account: Account, events: Iterable[catalog.EventType]
     ) -> dict[tuple[str, str], list[Webhook]]:
@@ -103,7 +109,14 @@ class WebhookQuerySet(models.QuerySet["Webhook"]):
 
 
 class Webhook(models.Model):
+    class Source(models.TextChoices):
+        WEBHOOKS = "webhooks", "Webhooks page or API"
+        # A Call a webhook step owns one: never subscribed to events, not listed with the
+        # others, but counted by the limit (as Brevo counts them) and delivered by the same engine.
+        AUTOMATION = "automation", "Automation"
+
     account = models.ForeignKey(Account, models.CASCADE, related_name="webhooks")
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.WEBHOOKS, editable=False)
     url = models.URLField("URL", max_length=2048)
     description = models.CharField(max_length=255, blank=True)
     type = models.CharField(max_length=20, choices=TYPE_CHOICES, default=catalog.TRANSACTIONAL)
@@ -473,6 +486,8 @@ class Delivery(SentAs, models.Model):
             return ngettext("Batch of %(count)s event", "Batch of %(count)s events", self.batch_size) % {
                 "count": self.batch_size
             }
+        if self.event == AUTOMATION_EVENT:
+            return _("Call a webhook")
         event = self.event_type()
         return str(event.label) if event else self.event
 

@@ -31,6 +31,13 @@ DISABLED_BY_USER = gettext_noop("Disabled by a user.")
 
 
 def get_webhook_for_user(request: HttpRequest, pk: int) -> Webhook:
+    """A webhook of the Webhooks page; those of automation steps are edited with their automation."""
+    return get_object_or_404(Webhook.objects.listed().select_related("account"), pk=pk, account=request.user.account)
+
+
+def get_any_webhook_for_user(request: HttpRequest, pk: int) -> Webhook:
+    """Any webhook of the account, those of automation steps included: for the delivery log
+    and the signing secret, which automation steps share with webhooks."""
     return get_object_or_404(Webhook.objects.select_related("account"), pk=pk, account=request.user.account)
 
 
@@ -53,8 +60,11 @@ def list_view_choice(request: HttpRequest) -> str:
 
 @account_required
 def webhook_list(request: HttpRequest) -> HttpResponse:
-    account_webhooks = Webhook.objects.filter(account=request.user.account)
-    count = account_webhooks.count()
+    account = request.user.account
+    account_webhooks = Webhook.objects.listed().filter(account=account)
+    # The limit counts the webhooks of automation steps too, as Brevo does.
+    from_automations = Webhook.objects.filter(account=account, source=Webhook.Source.AUTOMATION).count()
+    count = account_webhooks.count() + from_automations
     query = request.GET.get("q", "").strip()[:200]
     shown = account_webhooks.prefetch_related("subscriptions")
     if query:
@@ -71,6 +81,7 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
     context = {
         "groups": groups,
         "count": count,
+        "from_automations": from_automations,
         "shown": len(webhooks),
         "limit": limit,
         "full": count >= limit,
@@ -197,7 +208,7 @@ def webhook_toggle(request: HttpRequest, pk: int) -> HttpResponse:
 @account_required
 def webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One webhook: its settings, signing secret (hidden until revealed) and how to verify."""
-    webhook = get_webhook_for_user(request, pk)
+    webhook = get_any_webhook_for_user(request, pk)
     reveal = request.GET.get("reveal") == "1"
     response = render(
         request,
@@ -217,7 +228,7 @@ def webhook_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @account_required
 @require_POST
 def rotate_secret(request: HttpRequest, pk: int) -> HttpResponse:
-    webhook = get_webhook_for_user(request, pk)
+    webhook = get_any_webhook_for_user(request, pk)
     webhook.rotate_secret()
     expires = date_format(timezone.localtime(webhook.previous_secret_expires_at), "SHORT_DATETIME_FORMAT")
     messages.success(

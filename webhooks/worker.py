@@ -20,6 +20,7 @@ from rq.exceptions import StopRequested
 from rq.worker import SimpleWorker, WorkerStatus
 
 from webhooks import fairqueue, handover, jobs, metrics, retention
+from webhooks.signals import worker_started
 from webhooks.sweeper import sweep
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ class DeliveryWorker(SimpleWorker):
             # Operations (webhooks/metrics.py, webhooks/retention.py): the metrics port, and old history deleted.
             metrics.serve_worker_metrics()
             retention.start_thread()
+            # Other apps start their threads here (automations: its runs poller).
+            worker_started.send(sender=type(self))
         return super().work(burst, *args, **kwargs)
 
     def dequeue_job_and_maintain_ttl(self, timeout: int | None, max_idle_time: int | None = None) -> Any:

@@ -46,8 +46,9 @@ WEBHOOK_ID = OpenApiParameter("webhookId", OpenApiTypes.INT, OpenApiParameter.PA
 def get_webhook_for_caller(request: Request, webhook_id: int) -> Webhook:
     if webhook_id > MAX_ID:
         raise Http404
+    # The webhooks of automation steps are reached through /v3/automations only.
     return get_object_or_404(
-        Webhook.objects.prefetch_related("subscriptions"), pk=webhook_id, account=request.user.account
+        Webhook.objects.listed().prefetch_related("subscriptions"), pk=webhook_id, account=request.user.account
     )
 
 
@@ -87,7 +88,7 @@ def webhooks(request: Request) -> Response:
     if sort not in {"asc", "desc"}:
         raise Invalid("sort must be asc or desc.")
     order = ["created_at", "id"] if sort == "asc" else ["-created_at", "-id"]
-    found = Webhook.objects.filter(account=request.user.account, type=type).order_by(*order)
+    found = Webhook.objects.listed().filter(account=request.user.account, type=type).order_by(*order)
     return Response(s.WebhookListSerializer({"webhooks": found.prefetch_related("subscriptions")}).data)
 
 
@@ -156,7 +157,10 @@ def export_history(request: Request) -> Response:
     data = validated(s.ExportSerializer, request)
     account = request.user.account
     webhook_id = data.get("webhookId")
-    if webhook_id is not None and not Webhook.objects.filter(pk=min(webhook_id, MAX_ID), account=account).exists():
+    if (
+        webhook_id is not None
+        and not Webhook.objects.listed().filter(pk=min(webhook_id, MAX_ID), account=account).exists()
+    ):
         raise Http404  # another account's webhook is not found either
     params = {key: (value.isoformat() if hasattr(value, "isoformat") else value) for key, value in data.items()}
     export = Export.objects.create(

@@ -1,0 +1,254 @@
+"""/v3/automations (our addition): automations and their runs, under the rules of /v3/webhooks.
+
+The same api-key authentication and `{"code", "message"}` errors; every lookup goes through the
+caller's account, so another account's automation is a 404 `document_not_found`, exactly like
+an id that does not exist. A request that is refused saves nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from automations import steps as automation_steps
+from automations.api import serializers as s
+from automations.history import calls_of
+from automations.models import Automation, Run, Step
+from webhooks.api.errors import Invalid
+from webhooks.api.serializers import ErrorSerializer, brevo_time
+from webhooks.api.views import MAX_ID, int_param, validated
+from webhooks.models import MASK, mask_url
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Bad request"),
+    401: OpenApiResponse(ErrorSerializer, description="Missing, wrong or revoked api-key"),
+}
+NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="Automation ID not found")}
+AUTOMATION_ID = OpenApiParameter(
+    "automationId", OpenApiTypes.INT, OpenApiParameter.PATH, description="Id of the automation"
+)
+TAGS = ["Automations (brevo-hooks)"]
+
+
+def get_automation_for_caller(request: Request, automation_id: int) -> Automation:
+    try:
+        return Automation.objects.get(pk=min(automation_id, MAX_ID), account=request.user.account)
+    except Automation.DoesNotExist:
+        raise NotFound("Automation not found") from None
+
+
+def step_json(step: Step) -> dict[str, Any]:
+    if step.kind == Step.Kind.WAIT:
+        return {"id": step.pk, "type": "wait", "seconds": step.wait_seconds}
+    webhook = step.webhook
+    return {
+        "id": step.pk,
+        "type": "webhook",
+        "url": mask_url(webhook.url) if webhook else "",
+        "includeContact": step.include_contact,
+        "includeEvent": step.include_event,
+        "auth": {"type": "bearer", "token": MASK} if webhook and webhook.auth_token else None,
+        "headers": [{"key": h["key"], "value": h["value"]} for h in (webhook.headers if webhook else [])],
+        "enabled": bool(webhook and webhook.enabled),
+    }
+
+
+def automation_json(automation: Automation) -> dict[str, Any]:
+    return {
+        "id": automation.pk,
+        "name": automation.name,
+        "trigger": {
+            "event": automation.trigger_event,
+            "type": automation.trigger_type,
+            "conditions": automation.conditions,
+        },
+        "steps": [step_json(step) for step in automation.steps.all()],
+        "reentry": automation.reentry,
+        "status": automation.status,
+        "runs": {
+            "active": automation.runs.filter(status=Run.Status.ACTIVE).count(),
+            "total": automation.runs.count(),
+        },
+        "createdAt": brevo_time(automation.created_at),
+        "modifiedAt": brevo_time(automation.modified_at),
+    }
+
+
+def apply_fields(automation: Automation, data: dict[str, Any]) -> None:
+    """Copy the validated top-level fields of a create or update body onto `automation` (not saved)."""
+    for field in ("name", "reentry", "status"):
+        if field in data:
+            setattr(automation, field, data[field])
+    if "trigger" in data:
+        event = data["trigger"]["event_type"]
+        automation.trigger_type, automation.trigger_event = event.type, event.subscription
+        automation.condition, automation.condition_attribute, automation.condition_value = data["trigger"]["condition"]
+
+
+def kept_steps(automation: Automation) -> list[automation_steps.StepSpec]:
+    """The automation's steps as they are, for an update that does not give `steps`."""
+    return [
+        automation_steps.StepSpec(kind=step.kind, id=step.pk, seconds=step.wait_seconds or 0)
+        if step.kind == Step.Kind.WAIT
+        else automation_steps.StepSpec(
+            kind=step.kind,
+            id=step.pk,
+            url=step.webhook.url if step.webhook else "",
+            include_contact=step.include_contact,
+            include_event=step.include_event,
+        )
+        for step in automation.steps.select_related("webhook")
+    ]
+
+
+def save(automation: Automation, specs: list[automation_steps.StepSpec]) -> None:
+    if automation.status == Automation.Status.ACTIVE and not specs:
+        raise Invalid("steps: An active automation needs at least one step.")
+    try:
+        automation_steps.save(automation, specs)
+    except automation_steps.TooManyWebhooks as exc:
+        raise Invalid(str(exc), code="bad_request") from None
+
+
+@extend_schema(
+    methods=["GET"],
+    operation_id="getAutomations",
+    summary="Get all automations, newest first (our addition)",
+    parameters=[OpenApiParameter("status", str, enum=Automation.Status.values)],
+    responses={200: s.AutomationListSerializer, **ERRORS},
+    tags=TAGS,
+)
+@extend_schema(
+    methods=["POST"],
+    operation_id="createAutomation",
+    summary="Create an automation (our addition)",
+    description=(
+        "Each Call a webhook step is one of the account's webhooks (at most 40, with those of the Webhooks "
+        "page), signed with a secret of its own. Its POST body is "
+        '`{"contact_id", "email", "step_id", "workflow_id"}`, plus `attributes` with `includeContact` and '
+        "`event` (the trigger event's payload) with `includeEvent`."
+    ),
+    request=s.AutomationCreateSerializer,
+    responses={201: OpenApiResponse(description='`{"id": 123}`'), **ERRORS},
+    tags=TAGS,
+)
+@api_view(["GET", "POST"])
+def automations(request: Request) -> Response:
+    account = request.user.account
+    if request.method == "POST":
+        data = validated(s.AutomationCreateSerializer, request, steps={})
+        automation = Automation(account=account)
+        apply_fields(automation, data)
+        save(automation, data["steps"])
+        return Response({"id": automation.pk}, status=201)
+    found = Automation.objects.filter(account=account).prefetch_related("steps__webhook")
+    status = request.query_params.get("status")
+    if status is not None:
+        if status not in Automation.Status.values:
+            raise Invalid("status must be draft, active or paused.")
+        found = found.filter(status=status)
+    return Response({"automations": [automation_json(a) for a in found]})
+
+
+@extend_schema(
+    methods=["GET"],
+    operation_id="getAutomation",
+    summary="Get an automation (our addition)",
+    parameters=[AUTOMATION_ID],
+    responses={200: s.AutomationSerializer, **ERRORS, **NOT_FOUND},
+    tags=TAGS,
+)
+@extend_schema(
+    methods=["PUT"],
+    operation_id="updateAutomation",
+    summary="Update an automation (our addition)",
+    description="Any of the fields of a create. `steps` replaces the steps: give a kept step's `id`.",
+    parameters=[AUTOMATION_ID],
+    request=s.AutomationUpdateSerializer,
+    responses={204: None, **ERRORS, **NOT_FOUND},
+    tags=TAGS,
+)
+@extend_schema(
+    methods=["DELETE"],
+    operation_id="deleteAutomation",
+    summary="Delete an automation, its runs and its steps' webhooks (our addition)",
+    parameters=[AUTOMATION_ID],
+    responses={204: None, **ERRORS, **NOT_FOUND},
+    tags=TAGS,
+)
+@api_view(["GET", "PUT", "DELETE"])
+def automation(request: Request, automationId: int) -> Response:
+    found = get_automation_for_caller(request, automationId)
+    if request.method == "GET":
+        return Response(automation_json(found))
+    if request.method == "DELETE":
+        automation_steps.delete(found)
+        return Response(status=204)
+    existing = {step.pk: step for step in found.steps.select_related("webhook")}
+    data = validated(s.AutomationUpdateSerializer, request, steps=existing)
+    with transaction.atomic():
+        apply_fields(found, data)
+        save(found, data["steps"] if "steps" in data else kept_steps(found))
+    return Response(status=204)
+
+
+def run_json(run: Run, calls: list[Any]) -> dict[str, Any]:
+    return {
+        "id": run.pk,
+        "email": run.email,
+        "contactId": run.contact.brevo_id if run.contact else None,
+        "eventId": run.event.public_id if run.event else None,
+        "status": run.status,
+        "stopReason": run.stop_reason,
+        "position": run.position,
+        "dueAt": brevo_time(run.due_at) if run.status == Run.Status.ACTIVE else None,
+        "startedAt": brevo_time(run.started_at),
+        "finishedAt": brevo_time(run.finished_at),
+        "calls": [
+            {
+                "stepId": getattr(getattr(delivery.webhook, "automation_step", None), "pk", None),
+                "deliveryId": delivery.pk,
+                "messageId": delivery.webhook_message_id,
+                "status": delivery.status,
+                "attemptCount": delivery.attempt_count,
+                "createdAt": brevo_time(delivery.created_at),
+            }
+            for delivery in calls
+        ],
+    }
+
+
+@extend_schema(
+    operation_id="getAutomationRuns",
+    summary="List the runs of an automation, newest first (our addition)",
+    description="Each contact's progress, and the deliveries its Call a webhook steps made.",
+    parameters=[
+        AUTOMATION_ID,
+        OpenApiParameter("status", str, enum=Run.Status.values),
+        OpenApiParameter("limit", int, default=50, description="1 to 500"),
+        OpenApiParameter("offset", int, default=0),
+    ],
+    responses={200: s.RunListSerializer, **ERRORS, **NOT_FOUND},
+    tags=TAGS,
+)
+@api_view(["GET"])
+def runs(request: Request, automationId: int) -> Response:
+    found = get_automation_for_caller(request, automationId)
+    limit = int_param(request, "limit", 50, 1, 500)
+    offset = int_param(request, "offset", 0, 0, 10**9)
+    rows = found.runs.all()
+    status = request.query_params.get("status")
+    if status is not None:
+        if status not in Run.Status.values:
+            raise Invalid("status must be one of " + ", ".join(Run.Status.values) + ".")
+        rows = rows.filter(status=status)
+    page = list(rows.select_related("contact", "event")[offset : offset + limit])
+    calls = calls_of(found, page)
+    return Response({"runs": [run_json(run, calls.get(run.pk, [])) for run in page], "count": rows.count()})

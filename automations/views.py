@@ -1,0 +1,221 @@
+"""The Automations pages: the list, the editor (server-rendered), run history and "Send a test"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.decorators import account_required
+from automations import steps as automation_steps
+from automations.forms import AutomationForm, StepForm
+from automations.history import calls_of
+from automations.models import Automation, Run, Step
+from automations.samples import enqueue_step_test
+from webhooks import jobs
+from webhooks.models import Delivery
+
+RUNS_PAGE_SIZE = 50
+STEP_FIELDS = ("id", "kind", "wait_amount", "wait_unit", "url", "auth_token", "custom_headers")
+STEP_FLAGS = ("include_contact", "include_event", "remove_auth_token")
+
+
+def get_automation_for_user(request: HttpRequest, pk: int) -> Automation:
+    return get_object_or_404(Automation, pk=pk, account=request.user.account)
+
+
+def get_step_for_user(request: HttpRequest, automation: Automation, pk: int) -> Step:
+    return get_object_or_404(
+        Step.objects.select_related("webhook"), pk=pk, automation=automation, kind=Step.Kind.WEBHOOK
+    )
+
+
+@account_required
+def automation_list(request: HttpRequest) -> HttpResponse:
+    automations = Automation.objects.filter(account=request.user.account).annotate(
+        run_count=Count("runs"), active_runs=Count("runs", filter=Q(runs__status=Run.Status.ACTIVE))
+    )
+    return render(request, "automations/list.html", {"automations": automations})
+
+
+@dataclass
+class Editor:
+    """What the editor template shows: the automation's form, its step forms, and an error of the steps."""
+
+    form: AutomationForm
+    steps: list[StepForm]
+    steps_error: str = ""
+
+    def context(self, automation: Automation) -> dict[str, Any]:
+        return {"automation": automation, "form": self.form, "step_forms": self.steps, "steps_error": self.steps_error}
+
+
+@account_required
+@require_http_methods(["GET", "POST"])
+def automation_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """Create or edit an automation: Save, Activate, Pause, and the step tools (add, move, remove)."""
+    account = request.user.account
+    automation = get_automation_for_user(request, pk) if pk else Automation(account=account)
+    existing = {step.pk: step for step in automation.steps.select_related("webhook")} if automation.pk else {}
+    if request.method == "GET":
+        editor = Editor(
+            AutomationForm(instance=automation),
+            [StepForm(prefix=f"steps-{n}", step=step) for n, step in enumerate(existing.values())],
+        )
+        return render(request, "automations/editor.html", editor.context(automation))
+
+    op = request.POST.get("op", "")
+    if op:
+        # Add, move or remove a step: shown again, with everything typed so far, and saved by Save.
+        editor = Editor(AutomationForm(instance=automation, initial=posted_automation(request.POST)), [])
+        rows = apply_op(posted_steps(request.POST), op, request.POST.get("add_kind", ""))
+        editor.steps = [
+            StepForm(prefix=f"steps-{n}", initial=row, step=existing.get(as_id(row.get("id"))))
+            for n, row in enumerate(rows)
+        ]
+        return render(request, "automations/editor.html", editor.context(automation))
+
+    action = request.POST.get("action", "save")
+    editor = Editor(
+        AutomationForm(request.POST, instance=automation),
+        [
+            StepForm(request.POST, prefix=f"steps-{n}", step=existing.get(as_id(request.POST.get(f"steps-{n}-id"))))
+            for n in range(step_count(request.POST))
+        ],
+    )
+    valid = editor.form.is_valid() & all([step.is_valid() for step in editor.steps])
+    if valid and action == "activate" and not editor.steps:
+        editor.steps_error, valid = _("Add at least one step before activating the automation."), False
+    if valid:
+        was = (automation.pk, automation.status)
+        automation.status = {"activate": Automation.Status.ACTIVE, "pause": Automation.Status.PAUSED}.get(
+            action, automation.status
+        )
+        try:
+            automation_steps.save(automation, [step.spec() for step in editor.steps])
+        except automation_steps.TooManyWebhooks as exc:
+            # Nothing was saved: the page shows the automation as it still is.
+            automation.pk, automation.status = was
+            editor.steps_error = str(exc)
+        else:
+            messages.success(request, saved_message(action, automation))
+            return redirect("automations:edit", pk=automation.pk)
+    return render(request, "automations/editor.html", editor.context(automation), status=400)
+
+
+def saved_message(action: str, automation: Automation) -> str:
+    if action == "activate":
+        return _("Automation “%(name)s” saved and activated.") % {"name": automation.name}
+    if action == "pause":
+        return _("Automation “%(name)s” paused: its contacts wait where they are.") % {"name": automation.name}
+    return _("Automation “%(name)s” saved.") % {"name": automation.name}
+
+
+def as_id(value: Any) -> int | None:
+    text = str(value or "")
+    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) < 2**63 else None
+
+
+def step_count(data: QueryDict) -> int:
+    count = as_id(data.get("steps-count")) or 0
+    return min(count, automation_steps.MAX_STEPS + 1)
+
+
+def posted_steps(data: QueryDict) -> list[dict[str, Any]]:
+    """The step rows as typed, to show them again in a new order."""
+    return [
+        {
+            **{name: data.get(f"steps-{n}-{name}", "") for name in STEP_FIELDS},
+            **{flag: f"steps-{n}-{flag}" in data for flag in STEP_FLAGS},
+        }
+        for n in range(step_count(data))
+    ]
+
+
+def posted_automation(data: QueryDict) -> dict[str, Any]:
+    fields = ("name", "trigger", "list_id", "link_contains", "tag", "attribute", "attribute_value")
+    return {**{name: data.get(name, "") for name in fields}, "reentry": "reentry" in data}
+
+
+def apply_op(rows: list[dict[str, Any]], op: str, add_kind: str) -> list[dict[str, Any]]:
+    """Rows after "add", "up-N", "down-N" or "remove-N"; anything else leaves them as they are."""
+    if op == "add":
+        if add_kind in Step.Kind.values and len(rows) < automation_steps.MAX_STEPS:
+            rows.append({"kind": add_kind, "wait_unit": "60"} if add_kind == Step.Kind.WAIT else {"kind": add_kind})
+        return rows
+    name, _dash, number = op.partition("-")
+    n = as_id(number) if number != "0" else 0
+    if n is None or n >= len(rows):
+        return rows
+    if name == "remove":
+        del rows[n]
+    elif name == "up" and n > 0:
+        rows[n - 1], rows[n] = rows[n], rows[n - 1]
+    elif name == "down" and n + 1 < len(rows):
+        rows[n], rows[n + 1] = rows[n + 1], rows[n]
+    return rows
+
+
+@account_required
+@require_http_methods(["GET", "POST"])
+def automation_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    automation = get_automation_for_user(request, pk)
+    if request.method == "POST":
+        automation_steps.delete(automation)
+        messages.success(request, _("Automation “%(name)s” deleted.") % {"name": automation.name})
+        return redirect("automations:list")
+    return render(request, "automations/confirm_delete.html", {"automation": automation})
+
+
+@account_required
+def run_history(request: HttpRequest, pk: int) -> HttpResponse:
+    """Each contact's progress, with each Call a webhook linked to its delivery log entry."""
+    automation = get_automation_for_user(request, pk)
+    steps = list(automation.steps.all())
+    page = Paginator(automation.runs.select_related("event"), RUNS_PAGE_SIZE).get_page(request.GET.get("page"))
+    found = calls_of(automation, list(page.object_list))
+    runs = [
+        (run, found.get(run.pk, []), steps[run.position - 1] if 0 < run.position <= len(steps) else None)
+        for run in page
+    ]
+    return render(
+        request,
+        "automations/runs.html",
+        {"automation": automation, "page": page, "runs": runs, "step_count": len(steps), "now": timezone.now()},
+    )
+
+
+@account_required
+@require_POST
+def step_test(request: HttpRequest, pk: int, step_pk: int) -> HttpResponse:
+    """Send a test: the step's call with sample contact values, to its saved URL."""
+    automation = get_automation_for_user(request, pk)
+    step = get_step_for_user(request, automation, step_pk)
+    try:
+        delivery = enqueue_step_test(step)
+    except jobs.QueueUnavailable:
+        messages.error(
+            request, _("The test could not be queued: the delivery queue is unreachable. Try again shortly.")
+        )
+        return redirect("automations:edit", pk=automation.pk)
+    return redirect("automations:step_test_result", pk=automation.pk, step_pk=step.pk, delivery_pk=delivery.pk)
+
+
+@account_required
+def step_test_result(request: HttpRequest, pk: int, step_pk: int, delivery_pk: int) -> HttpResponse:
+    """The outcome of one test of a step; the page polls its own fragment until it arrives."""
+    automation = get_automation_for_user(request, pk)
+    step = get_step_for_user(request, automation, step_pk)
+    delivery = get_object_or_404(Delivery, pk=delivery_pk, webhook_id=step.webhook_id, is_test=True)
+    context = {"automation": automation, "step": step, "delivery": delivery, "attempt": delivery.last_attempt()}
+    if request.GET.get("fragment"):
+        return render(request, "webhooks/_test_result.html", context)
+    return render(request, "automations/test_result.html", context)
