@@ -3,7 +3,8 @@
 It records, per request, the `webhook-id` (to count each delivery once) and two delays
 to its arrival: from `bench_sent` in the payload (when the event was posted to
 /api/events) and from `ts_epoch` (when the API accepted and stored it).
-`GET /stats` returns them for every webhook path, `GET /stats?path=/small` for one;
+`GET /stats` returns them for every webhook path, `GET /stats?path=/small` for one
+(`/fan` for all of /fan/0, /fan/1...);
 `POST /reset` clears them.
 """
 
@@ -78,6 +79,10 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             else:
                 count(stats, headers, body)
                 count(by_path.setdefault(path, Stats()), headers, body)
+                # /fan/12 counts under /fan too: the fan-out phase's 40 webhooks together.
+                prefix = b"/" + path.split(b"/")[1]
+                if prefix != path:
+                    count(by_path.setdefault(prefix, Stats()), headers, body)
                 writer.write(OK)
             if headers.get(b"connection", b"").lower() == b"close":
                 break

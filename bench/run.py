@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -42,6 +43,31 @@ API_KEY = "xkeysib-bench-0000000000000000000000000000000000000000000000000000000
 # The second account of the fairness phase, with a webhook of its own (path /small).
 SMALL_KEY = "xkeysib-bench-small-0000000000000000000000000000000000000000000000000000000"
 SMALL_RATE = 10.0
+# The fan-out phase: an account with FANOUT_WEBHOOKS webhooks subscribed to "opened" (paths /fan/N).
+FANOUT_KEY = "xkeysib-bench-fanout-000000000000000000000000000000000000000000000000000000"
+FANOUT_WEBHOOKS = 40
+FANOUT_EVENTS = int(os.environ.get("BENCH_FANOUT_EVENTS", "20"))
+SETUP = """
+from accounts.models import Account, ApiKey
+from webhooks.models import Webhook
+a = Account.objects.create(name='Bench')
+ApiKey.create_for(a, 'bench', raw={key!r})
+Webhook.objects.create(account=a, url='{receiver}/hook').set_events(['delivered'])
+b = Account.objects.create(name='Small')
+ApiKey.create_for(b, 'bench', raw={small_key!r})
+Webhook.objects.create(account=b, url='{receiver}/small').set_events(['delivered'])
+c = Account.objects.create(name='Fan-out')
+ApiKey.create_for(c, 'bench', raw={fanout_key!r})
+for n in range({webhooks}):
+    Webhook.objects.create(account=c, url=f'{receiver}/fan/{{n}}').set_events(['opened'])
+"""
+# Issue 12's targets, on both databases: (label, goal, higher is better, unit).
+TARGETS = {
+    "ratio": ("ratio at peak", 0.8, True, ""),
+    "p50": ("p50 at half of peak", 50, False, " ms"),
+    "ingest": ("events accepted/s", 5000, True, "/s"),
+    "fanout40": ("one event to 40 webhooks, median", 50, False, " ms"),
+}
 FAIR_SECONDS = float(os.environ.get("BENCH_FAIR_SECONDS", "10"))
 EVENTS_PER_POST = 100
 # How long the raw limit and the latency at half of peak are measured (shorter only for
@@ -250,18 +276,117 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def fairness(procs: Processes, env: dict[str, str], api: str, receiver: str, backlog: int) -> str:
-    """One account's backlog drains while another posts at a low rate; return the figures as a line."""
-    requests.post(f"{receiver}/reset", timeout=10)
-    post_events(api, backlog)  # no worker runs: all of it waits
-    workers = start_workers(procs, "worker-fair", 1, env)
+@dataclass
+class Rig:
+    """What every phase uses: the processes, the environment and the addresses."""
+
+    procs: Processes
+    env: dict[str, str]
+    receiver: str
+    api: str
+    web: subprocess.Popen | None = None
+    receiver_proc: subprocess.Popen | None = None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.env["DATABASE_URL"].startswith("postgres")
+
+
+def peak(rig: Rig, count: int, events: int) -> dict:
+    """`events` posted as fast as the API takes them, delivered by `count` workers; then the raw limit."""
+    workers = start_workers(rig.procs, f"worker-{count}", count, rig.env)
+    requests.post(f"{rig.receiver}/reset", timeout=10)
+    measured = (rig.web, rig.receiver_proc, *workers)
+    cpu_before = [rig.procs.cpu_seconds(p) for p in measured]
+    postgres_before = rig.procs.postgres_cpu_seconds()
     started = time.time()
-    sent = post_at_rate(api, SMALL_RATE, FAIR_SECONDS, [], key=SMALL_KEY)
-    small = wait_delivered(receiver, sent, timeout=60, path="/small")
-    big = receiver_stats(receiver, "/hook")
-    procs.stop(workers)
+    post_events(rig.api, events)
+    posted = time.time()
+    stats = wait_delivered(rig.receiver, events, timeout=90)
+    elapsed = stats["last"] - started
+    rate = stats["unique"] / elapsed if elapsed > 0 else 0.0
+    cpu = [rig.procs.cpu_seconds(p) - before for p, before in zip(measured, cpu_before, strict=True)]
+    postgres = rig.procs.postgres_cpu_seconds() - postgres_before
+    per_event = [round(c / max(1, stats["unique"]) * 1e6) for c in (cpu[0], cpu[1], sum(cpu[2:]), postgres)]
+    rig.procs.stop(workers)
+    raw = raw_rate(rig.receiver, count)
+    log(
+        f"bench: {count} worker(s): {stats['unique']}/{events} delivered in {elapsed:.2f} s "
+        f"(posting took {posted - started:.2f} s) = {rate:.0f} deliveries/s; "
+        f"raw {raw:.0f} POSTs/s from {count} process(es); ratio {rate / raw:.2f}; "
+        f"p50 {percentile(stats['latencies_ms'], 50):.0f} ms under full load; "
+        f"CPU µs per delivery: web {per_event[0]}, receiver {per_event[1]}, workers {per_event[2]}"
+        + (f", PostgreSQL server {per_event[3]}" if rig.is_postgres else "")
+    )
+    if stats["unique"] < events:
+        log(f"bench: WARNING only {stats['unique']} of {events} arrived within the time limit")
+    return {"workers": count, "rate": rate, "raw": raw}
+
+
+def latency_at_half(rig: Rig, best: dict) -> tuple[float, float]:
+    """Events at half of the peak rate; p50 and p99 from acceptance to arrival."""
+    half = best["rate"] / 2
+    workers = start_workers(rig.procs, "worker-latency", best["workers"], rig.env)
+    requests.post(f"{rig.receiver}/reset", timeout=10)
+    api_ms: list[float] = []
+    sent = post_at_rate(rig.api, half, LATENCY_SECONDS, api_ms)
+    stats = wait_delivered(rig.receiver, sent, timeout=60)
+    rig.procs.stop(workers)
+    # Latency as the issue defines it: event accepted (stored by the API) -> receiver got it.
+    accepted = stats["accepted_ms"]
+    p50, p99 = percentile(accepted, 50), percentile(accepted, 99)
+    from_post = stats["latencies_ms"]
+    log(
+        f"bench: latency at half of peak ({half:.0f} events/s for {LATENCY_SECONDS:g} s, "
+        f"{best['workers']} worker(s)): {stats['unique']}/{sent} delivered; accepted -> received "
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms; POST sent -> received p50 {percentile(from_post, 50):.1f} ms, "
+        f"p99 {percentile(from_post, 99):.1f} ms; each POST of {max(1, round(half * TICK))} events "
+        f"took p50 {percentile(api_ms, 50):.1f} ms"
+    )
+    return p50, p99
+
+
+def fanout40(rig: Rig, worker_count: int) -> float:
+    """One event owed to 40 webhooks, FANOUT_EVENTS times in turn: median time from its POST to the 40th arrival."""
+    workers = start_workers(rig.procs, "worker-fanout", worker_count, rig.env)
+    requests.post(f"{rig.receiver}/reset", timeout=10)
+    session = requests.Session()
+    times = []
+    for n in range(FANOUT_EVENTS):
+        sent = time.time()
+        body = {"event": "opened", "data": {"email": f"fan{n}@example.com", "bench_sent": sent}}
+        session.post(rig.api, json=body, headers={"api-key": FANOUT_KEY}, timeout=60).raise_for_status()
+        stats = wait_delivered(rig.receiver, FANOUT_WEBHOOKS * (n + 1), timeout=30, path="/fan")
+        times.append(max(stats["latencies_ms"][-FANOUT_WEBHOOKS:], default=float("nan")))
+    rig.procs.stop(workers)
+    median = percentile(times, 50)
+    log(
+        f"bench: one event owed to {FANOUT_WEBHOOKS} webhooks, {FANOUT_EVENTS} times, {worker_count} worker(s): "
+        f"POST sent -> the {FANOUT_WEBHOOKS}th arrived: median {median:.1f} ms, max {max(times):.1f} ms"
+    )
+    return median
+
+
+def ingest(rig: Rig, events: int) -> float:
+    """Events accepted per second: 100 a request from 4 clients, 1 subscribed webhook, no worker running."""
+    started = time.monotonic()
+    post_events(rig.api, events, threads=4)
+    rate = events / (time.monotonic() - started)
+    log(f"bench: ingest: {events} events, {EVENTS_PER_POST} a request, 4 clients: {rate:.0f} events accepted/s")
+    return rate
+
+
+def fairness(rig: Rig, backlog: int) -> str:
+    """One account's backlog drains while another posts at a low rate; return the figures as a line."""
+    requests.post(f"{rig.receiver}/reset", timeout=10)
+    post_events(rig.api, backlog)  # no worker runs: all of it waits
+    workers = start_workers(rig.procs, "worker-fair", 1, rig.env)
+    sent = post_at_rate(rig.api, SMALL_RATE, FAIR_SECONDS, [], key=SMALL_KEY)
+    small = wait_delivered(rig.receiver, sent, timeout=60, path="/small")
+    big = receiver_stats(rig.receiver, "/hook")
+    rig.procs.stop(workers)
     drained = big["unique"]
-    rate = drained / (big["last"] - started) if big["last"] > started else 0.0
+    rate = drained / (big["last"] - big["first"]) if big["last"] > big["first"] else 0.0
     waits = small["accepted_ms"]
     return (
         f"bench: fairness, 1 worker: account A's backlog of {backlog} events drained at {rate:.0f} deliveries/s "
@@ -270,11 +395,20 @@ def fairness(procs: Processes, env: dict[str, str], api: str, receiver: str, bac
     )
 
 
-def main() -> None:
-    worker_counts = [int(n) for n in os.environ.get("BENCH_WORKERS", "1,2,4").split(",")]
-    events = int(os.environ.get("BENCH_EVENTS", "6000"))
-    tmp = Path(tempfile.mkdtemp(prefix="brevo-hooks-bench-"))
-    procs = Processes(tmp)
+def targets(database: str, figures: dict[str, float]) -> str:
+    """The four figures of issue 12, each beside its target, for the database of this run."""
+    parts = []
+    for name, (label, goal, higher_is_better, unit) in TARGETS.items():
+        value = figures[name]
+        met = value >= goal if higher_is_better else value <= goal
+        shown = f"{value:.2f}" if unit == "" else f"{value:.0f}{unit}"
+        parts.append(
+            f"{label} {shown} ({'≥' if higher_is_better else '≤'} {goal:g}{unit}: {'met' if met else 'MISSED'})"
+        )
+    return f"bench: targets on {database}: " + "; ".join(parts)
+
+
+def set_up(tmp: Path) -> Rig:
     env = {
         **os.environ,
         "DATABASE_URL": fresh_database(tmp),
@@ -289,94 +423,56 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }
-    is_postgres = env["DATABASE_URL"].startswith("postgres")
-    log(f"bench: logs and database in {tmp}; {os.cpu_count()} cores; database {env['DATABASE_URL'].split(':')[0]}")
+    receiver_port, web_port = free_port(), free_port()
+    rig = Rig(Processes(tmp), env, f"http://127.0.0.1:{receiver_port}", f"http://127.0.0.1:{web_port}/api/events")
+    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    setup = SETUP.format(
+        key=API_KEY, small_key=SMALL_KEY, fanout_key=FANOUT_KEY, receiver=rig.receiver, webhooks=FANOUT_WEBHOOKS
+    )
+    subprocess.run([PY, "manage.py", "shell", "-c", setup], cwd=ROOT, env=env, check=True)
+    prefill = int(os.environ.get("BENCH_PREFILL", "0"))
+    if prefill:
+        started = time.monotonic()
+        subprocess.run([PY, "bench/prefill.py", str(prefill)], cwd=ROOT, env=env, check=True)
+        log(f"bench: prefilled {prefill} finished deliveries with their events and attempts in "
+            f"{time.monotonic() - started:.0f} s")  # fmt: skip
+    subprocess.run([PY, "-c", f"import redis; redis.Redis.from_url({env['REDIS_URL']!r}).flushdb()"], check=True)
+    rig.receiver_proc = rig.procs.start("receiver", [PY, "bench/receiver.py", str(receiver_port)], env)
+    rig.web = rig.procs.start(
+        "web",
+        [f"{Path(PY).parent}/gunicorn", "brevo_hooks.wsgi", "--bind", f"127.0.0.1:{web_port}",
+         "--workers", "2", "--threads", "4", "--log-level", "warning"],
+        env,
+    )  # fmt: skip
+    wait_for_http(f"{rig.receiver}/stats")
+    wait_for_http(f"http://127.0.0.1:{web_port}/login/")
+    return rig
+
+
+def main() -> None:
+    worker_counts = [int(n) for n in os.environ.get("BENCH_WORKERS", "1,2,4").split(",")]
+    events = int(os.environ.get("BENCH_EVENTS", "6000"))
+    tmp = Path(tempfile.mkdtemp(prefix="brevo-hooks-bench-"))
+    rig = set_up(tmp)
+    database = rig.env["DATABASE_URL"].split(":")[0]
+    log(f"bench: logs and database in {tmp}; {os.cpu_count()} cores; database {database}")
     try:
-        receiver_port, web_port = free_port(), free_port()
-        receiver = f"http://127.0.0.1:{receiver_port}"
-        api = f"http://127.0.0.1:{web_port}/api/events"
-        subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-        setup = (
-            "from accounts.models import Account, ApiKey; from webhooks.models import Webhook; "
-            f"a = Account.objects.create(name='Bench'); ApiKey.create_for(a, 'bench', raw={API_KEY!r}); "
-            f"w = Webhook.objects.create(account=a, url={receiver + '/hook'!r}); w.set_events(['delivered']); "
-            f"b = Account.objects.create(name='Small'); ApiKey.create_for(b, 'bench', raw={SMALL_KEY!r}); "
-            f"w = Webhook.objects.create(account=b, url={receiver + '/small'!r}); w.set_events(['delivered'])"
-        )
-        subprocess.run([PY, "manage.py", "shell", "-c", setup], cwd=ROOT, env=env, check=True)
-        subprocess.run([PY, "-c", f"import redis; redis.Redis.from_url({env['REDIS_URL']!r}).flushdb()"], check=True)
-        receiver_proc = procs.start("receiver", [PY, "bench/receiver.py", str(receiver_port)], env)
-        web = procs.start(
-            "web",
-            [f"{Path(PY).parent}/gunicorn", "brevo_hooks.wsgi", "--bind", f"127.0.0.1:{web_port}",
-             "--workers", "2", "--threads", "4", "--log-level", "warning"],
-            env,
-        )  # fmt: skip
-        wait_for_http(f"{receiver}/stats")
-        wait_for_http(f"http://127.0.0.1:{web_port}/login/")
-
-        results = []
-        for count in worker_counts:
-            workers = start_workers(procs, f"worker-{count}", count, env)
-            requests.post(f"{receiver}/reset", timeout=10)
-            cpu_before = [procs.cpu_seconds(p) for p in (web, receiver_proc, *workers)]
-            postgres_before = procs.postgres_cpu_seconds()
-            started = time.time()
-            post_events(api, events)
-            posted = time.time()
-            stats = wait_delivered(receiver, events, timeout=90)
-            elapsed = stats["last"] - started
-            rate = stats["unique"] / elapsed if elapsed > 0 else 0.0
-            cpu = [
-                procs.cpu_seconds(p) - before
-                for p, before in zip((web, receiver_proc, *workers), cpu_before, strict=True)
-            ]
-            postgres = procs.postgres_cpu_seconds() - postgres_before
-            per_event = [round(c / max(1, stats["unique"]) * 1e6) for c in (cpu[0], cpu[1], sum(cpu[2:]), postgres)]
-            procs.stop(workers)
-            raw = raw_rate(receiver, count)
-            results.append({"workers": count, "rate": rate, "raw": raw, "stats": stats})
-            log(
-                f"bench: {count} worker(s): {stats['unique']}/{events} delivered in {elapsed:.2f} s "
-                f"(posting took {posted - started:.2f} s) = {rate:.0f} deliveries/s; "
-                f"raw {raw:.0f} POSTs/s from {count} process(es); ratio {rate / raw:.2f}; "
-                f"p50 {percentile(stats['latencies_ms'], 50):.0f} ms under full load; "
-                f"CPU µs per delivery: web {per_event[0]}, receiver {per_event[1]}, workers {per_event[2]}"
-                + (f", PostgreSQL server {per_event[3]}" if is_postgres else "")
-            )
-            if stats["unique"] < events:
-                log(f"bench: WARNING only {stats['unique']} of {events} arrived within the time limit")
-
-        best = max(results, key=lambda r: r["rate"])
-        half = best["rate"] / 2
-        workers = start_workers(procs, "worker-latency", best["workers"], env)
-        requests.post(f"{receiver}/reset", timeout=10)
-        api_ms: list[float] = []
-        sent = post_at_rate(api, half, LATENCY_SECONDS, api_ms)
-        stats = wait_delivered(receiver, sent, timeout=60)
-        procs.stop(workers)
-        # Latency as the issue defines it: event accepted (stored by the API) -> receiver got it.
-        accepted = stats["accepted_ms"]
-        p50, p99 = percentile(accepted, 50), percentile(accepted, 99)
-        from_post = stats["latencies_ms"]
-        log(
-            f"bench: latency at half of peak ({half:.0f} events/s for {LATENCY_SECONDS:g} s, "
-            f"{best['workers']} worker(s)): {stats['unique']}/{sent} delivered; accepted -> received "
-            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms; POST sent -> received p50 {percentile(from_post, 50):.1f} ms, "
-            f"p99 {percentile(from_post, 99):.1f} ms; each POST of {max(1, round(half * TICK))} events "
-            f"took p50 {percentile(api_ms, 50):.1f} ms"
-        )
+        best = max((peak(rig, count, events) for count in worker_counts), key=lambda r: r["rate"])
+        p50, p99 = latency_at_half(rig, best)
+        fan = fanout40(rig, best["workers"])
         backlog = int(os.environ.get("BENCH_FAIR_BACKLOG", "10000"))
         if backlog:
-            log(fairness(procs, env, api, receiver, backlog))
+            log(fairness(rig, backlog))
+        accepted = ingest(rig, int(os.environ.get("BENCH_INGEST_EVENTS", "20000")))
         ratio = best["rate"] / best["raw"] if best["raw"] else 0.0
+        log(targets(database, {"ratio": ratio, "p50": p50, "ingest": accepted, "fanout40": fan}))
         print(
             f"bench: deliveries_per_s={best['rate']:.0f} raw_per_s={best['raw']:.0f} ratio={ratio:.2f} "
-            f"p50_ms={p50:.0f} p99_ms={p99:.0f}",
+            f"p50_ms={p50:.0f} p99_ms={p99:.0f} ingest_per_s={accepted:.0f} fanout40_ms={fan:.0f}",
             flush=True,
         )
     finally:
-        procs.stop_all()
+        rig.procs.stop_all()
         if not os.environ.get("BENCH_KEEP"):
             shutil.rmtree(tmp, ignore_errors=True)
 

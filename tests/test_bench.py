@@ -27,6 +27,9 @@ def test_the_bench_delivers_everything_and_prints_its_summary_line():
         "BENCH_LATENCY_SECONDS": "1",
         "BENCH_FAIR_BACKLOG": "300",
         "BENCH_FAIR_SECONDS": "1",
+        "BENCH_FANOUT_EVENTS": "3",
+        "BENCH_INGEST_EVENTS": "500",
+        "BENCH_PREFILL": "200",
     }
     env.pop("DATABASE_URL", None)
     done = subprocess.run(
@@ -40,6 +43,14 @@ def test_the_bench_delivers_everything_and_prints_its_summary_line():
         r"bench: fairness, 1 worker: account A's backlog of 300 events drained at \d+ deliveries/s", done.stdout
     )
     assert re.search(r"account B's 10/10 events \(10/s\): accepted -> received p50 \d+ ms, p99 \d+ ms", done.stdout)
+    assert "bench: prefilled 200 finished deliveries" in done.stdout
+    assert re.search(r"one event owed to 40 webhooks, 3 times, 1 worker\(s\): .* median \d+\.\d ms", done.stdout)
+    assert re.search(r"bench: ingest: 500 events, 100 a request, 4 clients: \d+ events accepted/s", done.stdout)
+    targets = lines[-2]
+    for label in ("ratio at peak", "p50 at half of peak", "events accepted/s", "one event to 40 webhooks, median"):
+        assert label in targets, targets
     assert re.fullmatch(
-        r"bench: deliveries_per_s=\d+ raw_per_s=\d+ ratio=\d+\.\d\d p50_ms=\d+ p99_ms=\d+", lines[-1]
+        r"bench: deliveries_per_s=\d+ raw_per_s=\d+ ratio=\d+\.\d\d p50_ms=\d+ p99_ms=\d+ ingest_per_s=\d+ "
+        r"fanout40_ms=\d+",
+        lines[-1],
     ), lines[-1]
