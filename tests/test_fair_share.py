@@ -125,3 +125,21 @@ def test_wiping_redis_in_the_middle_of_a_flood_loses_nothing(
     wait_until(lambda: Delivery.objects.filter(status="succeeded").count() == 3300, timeout=180, interval=0.5)
     assert len(receiver.unique()) == 3000
     assert len(other_receiver.unique()) == 300
+
+
+def test_a_marketers_test_send_is_answered_within_a_second_during_a_flood(
+    account, make_webhook, receiver, other_receiver, worker_process
+):
+    import catalog
+    from webhooks import jobs
+
+    make_webhook(url=receiver.url, events=("delivered",))
+    tested = make_webhook(url=other_receiver.url, events=("delivered",))
+    worker_process()
+    flood(account, FLOOD)
+    receiver.wait_for(100, timeout=60)  # the worker is busy with the flood
+    started = time.monotonic()
+    delivery = jobs.enqueue_test(tested, catalog.get("transactional", "delivered"))
+    wait_until(lambda: Delivery.objects.get(pk=delivery.pk).status == "succeeded", timeout=30, interval=0.05)
+    assert time.monotonic() - started <= GOAL
+    assert still_waiting(account) > 1000

@@ -126,11 +126,20 @@ def test_url_credentials_become_basic_auth_and_stay_masked(owner_client, make_we
     assert attempt.request_headers["Authorization"] == "••••••"
 
 
-def test_the_test_goes_to_the_fast_lane_queue(owner_client, make_webhook, redis):
-    webhook = make_webhook()
+def test_the_test_goes_to_the_fast_lane_before_every_accounts_turn(owner_client, account, make_webhook, redis):
+    from events import emit
+    from events.fanout import NewEvent
+    from webhooks import fairqueue, handover
+
+    webhook = make_webhook(events=("delivered",))
+    emit(account, [NewEvent("delivered") for _ in range(50)])
+    handover.enqueue_deliveries(Delivery.objects.values_list("pk", flat=True))  # a flood waits
     send(owner_client, webhook)
-    assert django_rq.get_queue("tests").count == 1
-    assert django_rq.get_queue("deliveries").count == 0
+    test = Delivery.objects.get(is_test=True)
+    assert redis.lrange("brevo-hooks:q:tests", 0, -1) == [f"{test.pk}:{webhook.pk}".encode()]
+    assert [job.func_name for job in django_rq.get_queue("deliveries").get_jobs()] == ["webhooks.jobs.drain"]
+    # Whatever waits in the accounts' turns, a take gives the test first.
+    assert fairqueue.take(3)[0] == (test.pk, webhook.pk, True)
 
 
 def test_an_unreachable_queue_is_a_clear_error_not_a_500(owner_client, make_webhook, settings):

@@ -8,6 +8,8 @@ the ids wait per webhook, and workers take them in turns:
     q:a:<account>:m      ring of its marketing webhooks with deliveries waiting
     q:w:<webhook>        the delivery ids waiting for one webhook, oldest first
     q:due                ids to hand over later (retries, pauses), scored by unix time
+    q:tests              "Send a test" deliveries: the fast lane, taken before anything else
+    q:bell               a token per hand-over, on which an idle drain job waits (BLPOP)
 
 A take (one Lua script, atomic) visits the accounts in turn and gives each a fair share
 of what the worker asked for: within an account, the next transactional webhook if one
@@ -39,6 +41,8 @@ PREFIX = "brevo-hooks:"
 ACCOUNTS = PREFIX + "q:accounts"
 ACTIVE = PREFIX + "q:active"
 DUE = PREFIX + "q:due"
+TESTS = PREFIX + "q:tests"
+BELL = PREFIX + "q:bell"
 # Redis is reached through the connection of this queue (django_rq's settings).
 QUEUE = "deliveries"
 
@@ -85,10 +89,19 @@ local function push(account, kind, webhook, ids, front)
 end
 """
 
+# Wake a waiting drain job (a few tokens at most: one per waiting job is enough).
+_RING = """
+local function ring()
+  redis.call('RPUSH', P .. 'q:bell', 'x')
+  redis.call('LTRIM', P .. 'q:bell', -8, -1)
+end
+"""
+
 # ARGV: prefix, front (0/1), then groups of: account, kind, webhook, n, n ids.
 ENQUEUE = (
     "local P = ARGV[1]\n"
     + _PUSH
+    + _RING
     + """
 local front = ARGV[2] == '1'
 local i = 3
@@ -99,6 +112,7 @@ while i <= #ARGV do
   push(ARGV[i], ARGV[i + 1], ARGV[i + 2], ids, front)
   i = i + 4 + n
 end
+ring()
 return 1
 """
 )
@@ -112,6 +126,16 @@ local skip = {}
 for i = 3, #ARGV do skip[ARGV[i]] = true end
 local out = {}
 local taken = 0
+
+-- The fast lane first: a marketer waits on the page for a test's answer.
+local tests = redis.call('LPOP', P .. 'q:tests', want)
+if tests then
+  for _, member in ipairs(tests) do
+    local id, webhook = string.match(member, '^(%d+):(%d+)$')
+    out[#out + 1] = webhook; out[#out + 1] = '-' .. id
+  end
+  taken = #tests
+end
 
 local function from_ring(ring, share)
   local n = redis.call('LLEN', ring)
@@ -158,6 +182,7 @@ return out
 PROMOTE = (
     "local P = ARGV[1]\n"
     + _PUSH
+    + _RING
     + """
 local due = redis.call('ZRANGEBYSCORE', P .. 'q:due', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, member in ipairs(due) do
@@ -167,6 +192,7 @@ end
 for i = 1, #due, 500 do
   redis.call('ZREM', P .. 'q:due', unpack(due, i, math.min(i + 499, #due)))
 end
+if #due > 0 then ring() end
 return #due
 """
 )
@@ -213,12 +239,29 @@ def enqueue(routes: Sequence[Route], front: bool = False, redis: Redis | None = 
         _script(ENQUEUE, redis)(args=[PREFIX, "1" if front else "0", *_groups(routes)])
 
 
-def take(want: int, skip_webhooks: Iterable[int] = (), skip_accounts: Iterable[int] = ()) -> list[tuple[int, int]]:
-    """Up to `want` (delivery id, webhook id) pairs, accounts and webhooks in turn; never from those skipped."""
+def take(
+    want: int, skip_webhooks: Iterable[int] = (), skip_accounts: Iterable[int] = ()
+) -> list[tuple[int, int, bool]]:
+    """Up to `want` (delivery id, webhook id, is a test) triples: test sends first, then accounts
+    and webhooks in turn; never from those skipped."""
     skip = [str(pk) for pk in skip_webhooks] + [f"a{pk}" for pk in skip_accounts]
     redis = connection()
     flat = _script(TAKE, redis)(args=[PREFIX, want, *skip])
-    return [(int(flat[i + 1]), int(flat[i])) for i in range(0, len(flat), 2)]
+    return [(abs(int(flat[i + 1])), int(flat[i]), flat[i + 1].startswith(b"-")) for i in range(0, len(flat), 2)]
+
+
+def enqueue_test(delivery_id: int, webhook_id: int) -> None:
+    """Put a "Send a test" delivery in the fast lane, and wake a drain job for it."""
+    pipe = connection().pipeline()
+    pipe.rpush(TESTS, f"{delivery_id}:{webhook_id}")
+    pipe.rpush(BELL, "x")
+    pipe.ltrim(BELL, -8, -1)
+    pipe.execute()
+
+
+def wait_for_work(timeout: float) -> bool:
+    """Block up to `timeout` seconds for a hand-over; whether one came."""
+    return connection().blpop([BELL], timeout=max(0.01, timeout)) is not None
 
 
 def schedule(routes: Sequence[tuple[Route, datetime]], redis: Redis | None = None) -> None:
@@ -235,7 +278,8 @@ def promote_due(limit: int = 10_000) -> int:
 
 def is_empty() -> bool:
     """No delivery waits for a worker (scheduled ones aside)."""
-    return connection().llen(ACCOUNTS) == 0
+    redis = connection()
+    return redis.llen(ACCOUNTS) == 0 and redis.llen(TESTS) == 0
 
 
 def waiting_by_account() -> dict[int, dict[str, int]]:

@@ -22,12 +22,16 @@ from webhooks.models import Delivery, Export, Webhook
 
 logger = logging.getLogger(__name__)
 
-# Test sends have their own queue, a fast lane that bulk deliveries never clog.
+# An RQ queue that workers still serve first: test sends went through it before they had
+# their lane in webhooks.fairqueue, and `check_redis` pings through it.
 TESTS_QUEUE = "tests"
 
 # Set when the worker is asked to stop (SIGTERM): a running drain job takes nothing
 # more, hands back what it holds and finishes what is in flight (webhooks.worker).
 stop_requested = threading.Event()
+# How long an idle drain job waits for more work before it ends. The DeliveryWorker of
+# `make worker` sets it (webhooks.worker); a burst worker (the tests') does not wait.
+linger = 0.0
 
 __all__ = ["DELIVERIES_QUEUE", "TESTS_QUEUE", "drain", "enqueue_deliveries", "enqueue_export", "enqueue_test"]
 
@@ -37,7 +41,7 @@ class QueueUnavailable(Exception):
 
 
 def send_test(delivery_id: int) -> str:
-    """Send one "Send a test" delivery, once: test sends are never retried."""
+    """Send one "Send a test" delivery, once: test sends are never retried (jobs queued before the lane)."""
     return sending.send(delivery_id)
 
 
@@ -46,23 +50,26 @@ def drain() -> str:
     # From now on a new arrival queues another drain job, which a free worker runs
     # beside this one.
     fairqueue.connection().delete(WAKE_KEY)
-    outcomes: Counter[str] = sending.drain(DRAIN_SECONDS, stop_requested)
+    outcomes: Counter[str] = sending.drain(DRAIN_SECONDS, stop_requested, linger)
     if not fairqueue.is_empty():
         handover.wake()  # what is left goes to the next job, here or at another worker
     return ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items())) or "nothing to do"
 
 
 def enqueue_test(webhook: Webhook, event: EventType) -> Delivery:
-    """Create a test delivery of `event`'s sample payload and queue it on the fast lane.
+    """Create a test delivery of `event`'s sample payload and put it in the fast lane.
 
-    Raises QueueUnavailable (and cancels the delivery) when Redis cannot be reached.
+    The lane (webhooks.fairqueue) comes before every account's turn: a running drain job
+    takes the test within a few milliseconds, whatever the flood it is sending, and an
+    idle worker is woken for it. Raises QueueUnavailable (and cancels the delivery) when
+    Redis cannot be reached.
     """
     payload = event.sample(timezone.now(), webhook.account.time_zone)
     with transaction.atomic():
         delivery = Delivery.objects.create(webhook=webhook, event=event.subscription, payload=payload, is_test=True)
     try:
-        # result_ttl keeps the outcome visible in the dashboard for a day.
-        django_rq.get_queue(TESTS_QUEUE).enqueue(send_test, delivery.pk, result_ttl=86400, failure_ttl=86400)
+        fairqueue.enqueue_test(delivery.pk, webhook.pk)
+        handover.wake()
     except RedisError as exc:
         logger.error("could not queue test delivery %s: %s", delivery.pk, exc, extra=log_ids(webhook, delivery))
         Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.CANCELLED, completed_at=timezone.now())

@@ -32,8 +32,16 @@ def prep(value: Any) -> Any:
     return value
 
 
-def _in(values: Sequence[Any]) -> str:
-    return ", ".join(["%s"] * len(values))
+def _in(values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """A condition on `values` and its parameters: `= ANY(%s)` with one array on PostgreSQL, so that
+    the statement's text never changes and is prepared once; `IN (%s, ...)` on SQLite."""
+    if connection.vendor == "postgresql":
+        return "= ANY(%s)", [list(values)]
+    return f"IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
+def postgres() -> bool:
+    return connection.vendor == "postgresql"
 
 
 def claim(ids: Sequence[int], token: uuid.UUID, lease_until: datetime) -> list[tuple[Any, ...]]:
@@ -44,35 +52,38 @@ def claim(ids: Sequence[int], token: uuid.UUID, lease_until: datetime) -> list[t
     The conditional UPDATE is the lock: of two jobs for one delivery only one changes
     the row, and RETURNING hands each job exactly the rows it changed.
     """
+    among, values = _in(ids)
     sql = (
         f"UPDATE {DELIVERY} SET status = 'sending', claim_token = %s, lease_expires_at = %s, "  # noqa: S608 (names are ours)
-        f"attempt_count = attempt_count + 1 WHERE id IN ({_in(ids)}) AND status = 'pending' "
+        f"attempt_count = attempt_count + 1 WHERE id {among} AND status = 'pending' "
         "RETURNING id, uid, event, payload, is_test, attempt_count, webhook_id, created_at"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [prep(token), prep(lease_until), *ids])
+        cursor.execute(sql, [prep(token), prep(lease_until), *values])
         return cursor.fetchall()
 
 
 def succeed(ids: Sequence[int], token: uuid.UUID, now: datetime) -> int:
     """Mark the rows among `ids` that `token` still owns as delivered; return how many."""
+    among, values = _in(ids)
     sql = (
         f"UPDATE {DELIVERY} SET status = 'succeeded', completed_at = %s, lease_expires_at = NULL, "  # noqa: S608
-        f"claim_token = NULL WHERE id IN ({_in(ids)}) AND claim_token = %s"
+        f"claim_token = NULL WHERE id {among} AND claim_token = %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [prep(now), *ids, prep(token)])
+        cursor.execute(sql, [prep(now), *values, prep(token)])
         return cursor.rowcount
 
 
 def give_up(ids: Sequence[int], token: uuid.UUID, now: datetime) -> int:
     """Mark the rows among `ids` that `token` still owns as failed for good."""
+    among, values = _in(ids)
     sql = (
         f"UPDATE {DELIVERY} SET status = 'failed', completed_at = %s, next_attempt_at = NULL, "  # noqa: S608
-        f"lease_expires_at = NULL, claim_token = NULL WHERE id IN ({_in(ids)}) AND claim_token = %s"
+        f"lease_expires_at = NULL, claim_token = NULL WHERE id {among} AND claim_token = %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [prep(now), *ids, prep(token)])
+        cursor.execute(sql, [prep(now), *values, prep(token)])
         return cursor.rowcount
 
 
@@ -82,11 +93,19 @@ def reschedule(rows: Sequence[tuple[int, datetime]], token: uuid.UUID) -> None:
     `enqueued_at` is the time of the hand-over (see webhooks.fairqueue.schedule), so the
     sweep counts a lost hand-over from then, not from now.
     """
-    sql = (
-        f"UPDATE {DELIVERY} SET status = 'pending', next_attempt_at = %s, enqueued_at = %s, "  # noqa: S608
-        "lease_expires_at = NULL, claim_token = NULL WHERE id = %s AND claim_token = %s"
-    )
     with connection.cursor() as cursor:
+        if postgres():
+            cursor.execute(
+                f"UPDATE {DELIVERY} AS d SET status = 'pending', next_attempt_at = u.at, enqueued_at = u.at, "  # noqa: S608
+                "lease_expires_at = NULL, claim_token = NULL FROM unnest(%s::bigint[], %s::timestamptz[]) AS u(id, at) "
+                "WHERE d.id = u.id AND d.claim_token = %s",
+                [[pk for pk, _ in rows], [when for _, when in rows], token],
+            )
+            return
+        sql = (
+            f"UPDATE {DELIVERY} SET status = 'pending', next_attempt_at = %s, enqueued_at = %s, "  # noqa: S608
+            "lease_expires_at = NULL, claim_token = NULL WHERE id = %s AND claim_token = %s"
+        )
         cursor.executemany(sql, [(prep(when), prep(when), pk, prep(token)) for pk, when in rows])
 
 
@@ -94,6 +113,7 @@ ATTEMPT_COLUMNS = (
     "delivery_id", "number", "started_at", "request_url", "request_headers", "request_body",
     "response_status", "response_headers", "response_body", "duration_ms", "error",
 )  # fmt: skip
+COPY_ATTEMPTS = f"COPY {ATTEMPT} ({', '.join(ATTEMPT_COLUMNS)}) FROM STDIN"
 
 
 def insert_attempts(rows: Sequence[Sequence[Any]]) -> None:
@@ -104,7 +124,14 @@ def insert_attempts(rows: Sequence[Sequence[Any]]) -> None:
     in flight (the delivery is "sending", its attempt counted, under a lease); if the worker
     dies, the sweep writes the attempt (`insert_lost_attempts`).
     """
-    bulk_insert.insert_into(ATTEMPT, ATTEMPT_COLUMNS, [(*row[:2], prep(row[2]), *row[3:]) for row in rows])
+    if postgres():
+        # COPY: each row goes as it is, with psycopg's C writer; no statement to parse at all.
+        with connection.cursor() as cursor, cursor.cursor.copy(COPY_ATTEMPTS) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    ready = [(*row[:2], prep(row[2]), *row[3:]) for row in rows]
+    bulk_insert.insert_into(ATTEMPT, ATTEMPT_COLUMNS, ready)
 
 
 def insert_lost_attempts(rows: Sequence[tuple[int, int, datetime, str, str]], error: str) -> None:
@@ -131,12 +158,17 @@ def count_hours(rows: Sequence[tuple[int, datetime, int, int]]) -> None:
     """
     if not rows:
         return
+    rows = sorted(rows)
+    if postgres():
+        values = "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::integer[], %s::integer[])"
+        params: list[Any] = [list(column) for column in zip(*rows, strict=True)]
+    else:
+        values = "VALUES " + ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+        params = [value for pk, hour, ok, bad in rows for value in (pk, prep(hour), ok, bad)]
     sql = (
-        f"INSERT INTO {HOURLY} (webhook_id, hour, succeeded, failed) VALUES "  # noqa: S608
-        + ", ".join(["(%s, %s, %s, %s)"] * len(rows))
-        + " ON CONFLICT (webhook_id, hour) DO UPDATE SET succeeded = "
-        f"{HOURLY}.succeeded + excluded.succeeded, failed = {HOURLY}.failed + excluded.failed"
+        f"INSERT INTO {HOURLY} (webhook_id, hour, succeeded, failed) {values} "
+        f"ON CONFLICT (webhook_id, hour) DO UPDATE SET succeeded = {HOURLY}.succeeded + excluded.succeeded, "
+        f"failed = {HOURLY}.failed + excluded.failed"
     )
-    params = [value for pk, hour, ok, bad in sorted(rows) for value in (pk, prep(hour), ok, bad)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -40,6 +40,8 @@ class DeliveryWorker(SimpleWorker):
 
     def work(self, burst: bool = False, *args: Any, **kwargs: Any) -> bool:
         if not burst:
+            # An idle drain job waits a while for the next hand-over instead of ending at once.
+            jobs.linger = DRAIN_LINGER
             threading.Thread(target=sweep_forever, name="sweeper", daemon=True).start()
             threading.Thread(target=hand_over_due_forever, name="scheduled-hand-over", daemon=True).start()
             # Operations (webhooks/metrics.py, webhooks/retention.py): the metrics port, and old history deleted.
@@ -86,6 +88,9 @@ def sweep_forever() -> None:
         stop.wait(interval * random.uniform(0.9, 1.1))
 
 
+# How long an idle drain job waits for more work (woken at once by a hand-over) before
+# it ends and the worker goes back to RQ's queues.
+DRAIN_LINGER = 5.0
 # How often each worker looks for deliveries whose scheduled hand-over has come.
 HAND_OVER_SECONDS = 0.2
 

@@ -60,6 +60,8 @@ GATHER_SECONDS = 0.01
 LEASE_MARGIN = timedelta(seconds=10)
 # After the database refused a claim, how long before trying again.
 BACKOFF_SECONDS = 1.0
+# While a job lingers, how often it looks at its stop flag.
+LINGER_TICK = 0.5
 
 
 def lease() -> timedelta:
@@ -74,6 +76,8 @@ class Source(Protocol):
 
     def give_back(self, pairs: list[tuple[int, int]], endpoints: Endpoints) -> None: ...
 
+    def wait_for_work(self, timeout: float) -> bool: ...
+
 
 def _routes(pairs: list[tuple[int, int]], endpoints: Endpoints) -> list[Route]:
     """Where each (delivery id, webhook id) waits, for the webhooks the job still knows."""
@@ -82,20 +86,30 @@ def _routes(pairs: list[tuple[int, int]], endpoints: Endpoints) -> list[Route]:
 
 
 class Turns:
-    """Deliveries waiting in Redis, taken account by account (webhooks.fairqueue)."""
+    """Deliveries waiting in Redis: test sends first, then account by account (webhooks.fairqueue)."""
 
     def __init__(self) -> None:
         self.exhausted = False
         self.tests: set[int] = set()
 
     def take(self, want: int, full_webhooks: set[int], full_accounts: set[int]) -> list[tuple[int, int]]:
-        pairs = fairqueue.take(want, full_webhooks, full_accounts)
-        self.exhausted = not pairs
-        return pairs
+        taken = fairqueue.take(want, full_webhooks, full_accounts)
+        self.tests.update(pk for pk, _, is_test in taken if is_test)
+        self.exhausted = not taken
+        return [(pk, webhook) for pk, webhook, _ in taken]
 
     def give_back(self, pairs: list[tuple[int, int]], endpoints: Endpoints) -> None:
+        for pk, webhook in pairs:
+            if pk in self.tests:
+                fairqueue.enqueue_test(pk, webhook)
         # At the front of their turns: they go next, at this worker or another.
-        handover.hand_over(_routes(pairs, endpoints), front=True)
+        others = [pair for pair in pairs if pair[0] not in self.tests]
+        handover.hand_over(_routes(others, endpoints), front=True)
+
+    def wait_for_work(self, timeout: float) -> bool:
+        rang = fairqueue.wait_for_work(timeout)
+        self.exhausted = False  # look again either way: work may have come without a ring
+        return rang
 
 
 class Given:
@@ -121,6 +135,9 @@ class Given:
     def give_back(self, pairs: list[tuple[int, int]], endpoints: Endpoints) -> None:
         handover.hand_over(_routes(pairs, endpoints))
 
+    def wait_for_work(self, timeout: float) -> bool:
+        return False
+
 
 class Pipeline:
     """One job's sending, from its source until nothing is left (or it is told to stop)."""
@@ -134,19 +151,34 @@ class Pipeline:
         self.outcomes: Counter[str] = Counter({SKIPPED: getattr(source, "skipped", 0)})
         self.backoff_until = 0.0
 
-    def run(self, budget: float | None = None, stop: threading.Event | None = None) -> Counter[str]:
-        """Send until the source is empty, `budget` seconds have passed or `stop` is set; count the outcomes."""
+    def run(
+        self, budget: float | None = None, stop: threading.Event | None = None, linger: float = 0.0
+    ) -> Counter[str]:
+        """Send until the source is empty, `budget` seconds have passed or `stop` is set; count the outcomes.
+
+        Once the source is empty, wait up to `linger` seconds for more work before returning:
+        a job that waits is woken at once by the next hand-over, where a new job would pay
+        for its own start.
+        """
         ends = None if budget is None else time.monotonic() + budget
+        idle_since: float | None = None
         while True:
-            stopping = (stop is not None and stop.is_set()) or (ends is not None and time.monotonic() > ends)
+            now = time.monotonic()
+            stopping = (stop is not None and stop.is_set()) or (ends is not None and now > ends)
             if stopping:
                 self.hand_back()
             else:
                 self.fill()
             if self.in_flight:
+                idle_since = None
                 self.collect()
-            elif stopping or (self.source.exhausted and not self.holding()):
+            elif stopping:
                 break
+            elif self.source.exhausted and not self.holding():
+                idle_since = idle_since or now
+                if now - idle_since >= linger:
+                    break
+                self.source.wait_for_work(min(LINGER_TICK, linger - (now - idle_since)))
             elif time.monotonic() < self.backoff_until:
                 time.sleep(BACKOFF_SECONDS)
         return +self.outcomes
@@ -355,6 +387,6 @@ def send(delivery_id: int) -> str:
     return next(iter(outcomes), SKIPPED)
 
 
-def drain(budget: float, stop: threading.Event | None = None) -> Counter[str]:
-    """Send what waits in Redis, account by account, for up to `budget` seconds."""
-    return Pipeline(Turns()).run(budget, stop)
+def drain(budget: float, stop: threading.Event | None = None, linger: float = 0.0) -> Counter[str]:
+    """Send what waits in Redis, account by account, for up to `budget` seconds (see Pipeline.run)."""
+    return Pipeline(Turns()).run(budget, stop, linger)
