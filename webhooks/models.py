@@ -438,6 +438,9 @@ class Delivery(SentAs, models.Model):
             models.Index(fields=["status", "lease_expires_at"]),
             # The delivery log of a webhook, by status, newest first; and what a retry may send.
             models.Index(fields=["webhook", "status", "created_at"]),
+            # The delivery log of a webhook unfiltered, newest first (webhooks.deliveries.delivery_page):
+            # one page read from the index, whatever the webhook's history.
+            models.Index(fields=["webhook", "created_at", "id"], name="delivery_webhook_created_idx"),
             # Retention (webhooks.retention.old_deliveries): the oldest finished deliveries before the
             # cutoff, `WHERE created_at < %s AND status IN (finished) ORDER BY created_at LIMIT n`. Partial,
             # on the same condition, so that the database walks it in order and reads n rows: with the
