@@ -405,10 +405,13 @@ class Delivery(SentAs, models.Model):
         WAITING = "waiting", gettext_lazy("Waiting for its batch")
         BATCHED = "batched", gettext_lazy("In a batch")
 
-    webhook = models.ForeignKey(Webhook, models.CASCADE, related_name="deliveries")
+    # Indexed by the composite indexes below, which start with it.
+    webhook = models.ForeignKey(Webhook, models.CASCADE, related_name="deliveries", db_index=False)
     # The stored event this delivers; empty for tests and batches.
     event_record = models.ForeignKey("events.Event", models.CASCADE, related_name="deliveries", null=True, blank=True)
-    batch = models.ForeignKey("self", models.SET_NULL, related_name="members", null=True, blank=True)
+    batch = models.ForeignKey(
+        "self", models.SET_NULL, related_name="members", null=True, blank=True, db_index=False
+    )  # indexed by delivery_batch_idx, where it is set
     # Sent as `webhook-id`: stable across the retries of one delivery, so receivers can dedupe.
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     event = models.CharField(max_length=40, help_text="Subscription name of the event.")
@@ -431,16 +434,29 @@ class Delivery(SentAs, models.Model):
     class Meta:
         verbose_name_plural = "deliveries"
         ordering = ["-created_at", "-id"]
+        # Every index costs each delivery's three row versions (pending, sending, succeeded) an
+        # entry: the ones of unfinished deliveries are partial, so that the millions of finished
+        # ones are not in them, and none repeats another's first column (the webhook's and the
+        # batch's foreign keys have no index of their own).
         indexes = [
-            # The sweep: due retries and lost hand-overs (DeliveryQuerySet.due).
-            models.Index(fields=["status", "next_attempt_at"]),
+            # The sweep: due retries and lost hand-overs (DeliveryQuerySet.due), the windows of
+            # batched webhooks (status 'waiting'), the admin's Delivery queues.
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                condition=models.Q(status__in=["pending", "waiting", "sending"]),
+                name="delivery_unfinished_idx",
+            ),
             # The sweep: leases of workers that died (sweeper.reclaim_expired_leases).
-            models.Index(fields=["status", "lease_expires_at"]),
+            models.Index(
+                fields=["lease_expires_at"], condition=models.Q(status="sending"), name="delivery_lease_idx"
+            ),
             # The delivery log of a webhook, by status, newest first; and what a retry may send.
             models.Index(fields=["webhook", "status", "created_at"]),
             # The delivery log of a webhook unfiltered, newest first (webhooks.deliveries.delivery_page):
             # one page read from the index, whatever the webhook's history.
             models.Index(fields=["webhook", "created_at", "id"], name="delivery_webhook_created_idx"),
+            # The events of a batch (settling them, retention): only batched events have one.
+            models.Index(fields=["batch"], condition=models.Q(batch__isnull=False), name="delivery_batch_idx"),
             # Retention (webhooks.retention.old_deliveries): the oldest finished deliveries before the
             # cutoff, `WHERE created_at < %s AND status IN (finished) ORDER BY created_at LIMIT n`. Partial,
             # on the same condition, so that the database walks it in order and reads n rows: with the
@@ -519,7 +535,8 @@ class Delivery(SentAs, models.Model):
 class Attempt(models.Model):
     """One HTTP try of a delivery, written before the request and completed after it."""
 
-    delivery = models.ForeignKey(Delivery, models.CASCADE, related_name="attempts")
+    # Indexed by the unique (delivery, number) constraint, which starts with it.
+    delivery = models.ForeignKey(Delivery, models.CASCADE, related_name="attempts", db_index=False)
     number = models.PositiveIntegerField()
     started_at = models.DateTimeField(default=timezone.now)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
