@@ -253,9 +253,22 @@ class GuardedPoolManager(PoolManager):
             num_pools=10, maxsize=10, block=False, cert_reqs="CERT_REQUIRED", ca_certs=DEFAULT_CA_BUNDLE_PATH
         )
         self.pool_classes_by_scheme = {"http": GuardedHTTPConnectionPool, "https": GuardedHTTPSConnectionPool}
+        self._known: dict[tuple[str, str | None, int | None], HTTPConnectionPool] = {}
+
+    def pool_for(self, scheme: str, host: str | None, port: int | None) -> HTTPConnectionPool:
+        """The pool of an endpoint, without building and normalizing a pool key each time
+        (a worker posts to the same few endpoints over and over)."""
+        key = (scheme, host, port)
+        pool = self._known.get(key)
+        if pool is None or pool.pool is None:  # a pool the manager evicted is closed
+            if len(self._known) >= 64:
+                self._known.clear()
+            pool = self._known[key] = self.connection_from_host(host, port=port, scheme=scheme)
+        return pool
 
     def close(self) -> None:
         """Drop the kept-alive connections (say, once the SSRF rules changed)."""
+        self._known.clear()
         self.clear()
 
 
@@ -387,7 +400,7 @@ def _exchange(
     except requests.exceptions.RequestException as exc:
         raise OutboundError("Invalid URL") from exc
     body_or_none = body or None  # requests sent no body at all for an empty one
-    pool = session().connection_from_host(where.host, port=where.port, scheme=where.scheme)
+    pool = session().pool_for(where.scheme, where.host, where.port)
     try:
         prepared = _headers(headers, body_or_none, where.authorization)
     except requests.exceptions.RequestException as exc:

@@ -267,7 +267,7 @@ class Pipeline:
         self.outcomes[SKIPPED] += len(ids) - len(started)
         for o in outgoing:
             self.in_flight[o.delivery.pk] = o
-            pool().submit(o.post, self.finished)
+            pool().submit(o, self.finished)
 
     def release(self, pairs: list[tuple[int, int]]) -> None:
         for pk, webhook in pairs:
