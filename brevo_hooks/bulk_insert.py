@@ -69,6 +69,8 @@ def insert_into(
     quote = connection.ops.quote_name
     if types is not None and connection.vendor == "postgresql":
         return _insert_arrays(connection, table, columns, rows, returning, types)
+    if connection.vendor == "sqlite" and (connection.in_atomic_block or not returning):
+        return _insert_many(connection, table, columns, rows, returning)
     per_row = f"({', '.join(['%s'] * len(columns))})"
     head = f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) VALUES "  # noqa: S608 (names are ours)
     tail = f" RETURNING {quote(returning)}" if returning else ""
@@ -101,3 +103,27 @@ def _insert_arrays(
     with connection.cursor() as cursor:
         cursor.execute(sql, [list(values) for values in zip(*rows, strict=True)])
         return [pk for (pk,) in cursor.fetchall()] if returning else []
+
+
+def _insert_many(
+    connection: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], returning: str
+) -> list[int]:
+    """SQLite: one short statement, prepared once and run for each row by sqlite3 in C.
+
+    The long multi-row statement cost its conversion to sqlite3's placeholders, in Python,
+    on every call. An AUTOINCREMENT table hands out the ids of rows inserted within one
+    transaction one after the other (it holds the database's write lock), so the last
+    one tells them all.
+    """
+    if not rows:
+        return []
+    quote = connection.ops.quote_name
+    values = ", ".join(["%s"] * len(columns))
+    sql = f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) VALUES ({values})"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+        if not returning:
+            return []
+        cursor.execute("SELECT last_insert_rowid()")
+        (last,) = cursor.fetchone()
+    return list(range(last - len(rows) + 1, last + 1))

@@ -65,7 +65,12 @@ def refuse(where: str, field: str, reason: str, code: str = "invalid_parameter")
 
 
 def check(event: NewEvent, where: str = "") -> catalog.EventType:
-    """The catalog entry of `event`, or EventError saying what is wrong with it and where.
+    """The catalog entry of `event`, or EventError saying what is wrong with it and where."""
+    return checked(event, where)[0]
+
+
+def checked(event: NewEvent, where: str = "") -> tuple[catalog.EventType, str]:
+    """The catalog entry of `event` and its data as JSON text, or EventError saying what is wrong and where.
 
     `where` names the event in messages (`events[3]`). Every producer comes through here,
     so that what cannot be stored (NUL, lone surrogates, NaN, deep nesting, a `data` over
@@ -97,23 +102,35 @@ def check(event: NewEvent, where: str = "") -> catalog.EventType:
         refuse(where, "data", _("must be a JSON object."))
     if len(event.idempotency_key) > MAX_IDEMPOTENCY_KEY:
         refuse(where, "id", _("must be at most %(max)d characters.") % {"max": MAX_IDEMPOTENCY_KEY})
-    check_data(event.data, where)
-    return found
+    return found, check_data(event.data, where)
 
 
-def check_data(data: Mapping[str, Any], where: str) -> None:
+def check_data(data: Mapping[str, Any], where: str) -> str:
+    """`data` as the JSON text it is stored as, or EventError naming what cannot be stored.
+
+    Encoding finds most problems itself (NaN and infinities refuse to encode, a lone
+    surrogate to become UTF-8, a NUL shows as \\u0000, nesting as brackets); only then is
+    the data walked (strict_json.check) to name the exact field. The text is stored as is.
+    """
     try:
-        strict_json.check(data, "data")
-    except strict_json.Unstorable as exc:
-        refuse(where, exc.path, exc.reason)
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        size = len(text.encode())
+        suspect = "\\u0000" in text or text.count("{") + text.count("[") > strict_json.MAX_DEPTH
+    except (ValueError, UnicodeEncodeError, RecursionError):
+        suspect, text, size = True, "", 0
+    if suspect:
+        try:
+            strict_json.check(data, "data")
+        except strict_json.Unstorable as exc:
+            refuse(where, exc.path, exc.reason)
     limit = settings.EVENTS_MAX_DATA_SIZE
-    size = len(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
     if size > limit:
         refuse(
             where,
             "data",
             _("is %(size)d bytes as JSON; at most %(limit)d bytes per event.") % {"size": size, "limit": limit},
         )
+    return text
 
 
 def emit(account: Account, events: Iterable[NewEvent]) -> list[Event]:
@@ -124,7 +141,7 @@ def emit(account: Account, events: Iterable[NewEvent]) -> list[Event]:
     storing nothing, if any event is invalid.
     """
     events = list(events)
-    kinds = [check(event, f"events[{n}]" if len(events) > 1 else "") for n, event in enumerate(events)]
+    kinds = [checked(event, f"events[{n}]" if len(events) > 1 else "") for n, event in enumerate(events)]
     try:
         return _store(account, events, kinds)
     except IntegrityError:
@@ -134,13 +151,14 @@ def emit(account: Account, events: Iterable[NewEvent]) -> list[Event]:
 
 
 @transaction.atomic
-def _store(account: Account, events: list[NewEvent], kinds: list[catalog.EventType]) -> list[Event]:
+def _store(account: Account, events: list[NewEvent], kinds: list[tuple[catalog.EventType, str]]) -> list[Event]:
     keys = {event.idempotency_key for event in events if event.idempotency_key}
     known = {e.idempotency_key: e for e in Event.objects.filter(account=account, idempotency_key__in=keys)}
     now = timezone.now()
     result: list[Event] = []
     fresh: list[tuple[Event, catalog.EventType]] = []
-    for event, kind in zip(events, kinds, strict=True):
+    data_text: list[str] = []  # each fresh event's data, as check_data encoded it
+    for event, (kind, text) in zip(events, kinds, strict=True):
         if event.idempotency_key in known:
             result.append(known[event.idempotency_key])
             continue
@@ -157,9 +175,10 @@ def _store(account: Account, events: list[NewEvent], kinds: list[catalog.EventTy
             known[event.idempotency_key] = row  # the same key twice in one request stores one event
         result.append(row)
         fresh.append((row, kind))
+        data_text.append(text)
     if not fresh:
         return result
-    insert_events([row for row, _ in fresh])
+    insert_events([row for row, _ in fresh], data_text)
     transaction.on_commit(partial(metrics.events_accepted, [kind.type for _, kind in fresh]))
 
     subscribers = Webhook.objects.subscribed_to(account, {kind for _, kind in fresh})
@@ -186,10 +205,10 @@ def _store(account: Account, events: list[NewEvent], kinds: list[catalog.EventTy
 EVENT_COLUMNS = ("account_id", "uid", "type", "name", "data", "occurred_at", "idempotency_key", "created_at")
 
 
-def insert_events(events: list[Event]) -> None:
-    """Insert `events` (new, unsaved) and set their ids."""
+def insert_events(events: list[Event], data_text: list[str]) -> None:
+    """Insert `events` (new, unsaved), whose data is `data_text` as JSON, and set their ids."""
     connection = connections[Event.objects.db]
-    uid, data = Event._meta.get_field("uid"), Event._meta.get_field("data")
+    uid = Event._meta.get_field("uid")
     when = connection.ops.adapt_datetimefield_value
     rows = [
         (
@@ -197,12 +216,12 @@ def insert_events(events: list[Event]) -> None:
             uid.get_db_prep_value(event.uid, connection),
             event.type,
             event.name,
-            data.get_db_prep_save(event.data, connection),
+            text,
             when(event.occurred_at),
             event.idempotency_key,
             when(event.created_at),
         )
-        for event in events
+        for event, text in zip(events, data_text, strict=True)
     ]
     for event, pk in zip(events, insert_returning_ids(Event, EVENT_COLUMNS, rows), strict=True):
         event.pk = pk
