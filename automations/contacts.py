@@ -19,6 +19,7 @@ import catalog
 from accounts.models import Account
 from automations.models import Contact, Run
 from automations.triggers import content_attributes, list_ids
+from brevo_hooks import bulk_insert
 
 EMAIL_MAX = 254
 DELETED = (catalog.MARKETING, "contactDeleted")
@@ -195,7 +196,6 @@ def insert_new(account: Account, changes: list[Change], now: datetime) -> dict[s
     if not changes:
         return {}
     connection = connections[Contact.objects.db]
-    quote = connection.ops.quote_name
     json = Contact._meta.get_field("attributes")
     when = connection.ops.adapt_datetimefield_value(now)
     contacts = {}
@@ -203,10 +203,6 @@ def insert_new(account: Account, changes: list[Change], now: datetime) -> dict[s
         contact = Known(None, change.email)
         change.apply(contact, now)
         contacts[change.email] = contact
-    per_row = f"({', '.join(['%s'] * len(COLUMNS))})"
-    head = f"INSERT INTO {quote(Contact._meta.db_table)} ({', '.join(map(quote, COLUMNS))}) VALUES "  # noqa: S608 (names are ours)
-    tail = " ON CONFLICT (account_id, email) DO NOTHING RETURNING id, email"
-    batch = max(1, (connection.features.max_query_params or 65535) // len(COLUMNS))
     rows = [
         (
             account.pk,
@@ -220,11 +216,16 @@ def insert_new(account: Account, changes: list[Change], now: datetime) -> dict[s
         for c in contacts.values()
     ]
     created: dict[str, Known] = {}
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), batch):
-            chunk = rows[start : start + batch]
-            cursor.execute(head + ", ".join([per_row] * len(chunk)) + tail, [v for row in chunk for v in row])
-            for pk, email in cursor.fetchall():
-                contacts[email].pk = pk
-                created[email] = contacts[email]
+    inserted = bulk_insert.insert_rows(
+        Contact._meta.db_table,
+        COLUMNS,
+        rows,
+        Contact.objects.db,
+        returning=("id", "email"),
+        types=bulk_insert.column_types(Contact, COLUMNS, Contact.objects.db),
+        conflict="(account_id, email) DO NOTHING",
+    )
+    for pk, email in inserted:
+        contacts[email].pk = pk
+        created[email] = contacts[email]
     return created

@@ -447,9 +447,7 @@ class Delivery(SentAs, models.Model):
                 name="delivery_unfinished_idx",
             ),
             # The sweep: leases of workers that died (sweeper.reclaim_expired_leases).
-            models.Index(
-                fields=["lease_expires_at"], condition=models.Q(status="sending"), name="delivery_lease_idx"
-            ),
+            models.Index(fields=["lease_expires_at"], condition=models.Q(status="sending"), name="delivery_lease_idx"),
             # The delivery log of a webhook, by status, newest first; and what a retry may send.
             models.Index(fields=["webhook", "status", "created_at"]),
             # The delivery log of a webhook unfiltered, newest first (webhooks.deliveries.delivery_page):

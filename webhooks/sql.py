@@ -33,15 +33,25 @@ def prep(value: Any) -> Any:
 
 
 def _in(values: Sequence[Any]) -> tuple[str, list[Any]]:
-    """A condition on `values` and its parameters: `= ANY(%s)` with one array on PostgreSQL, so that
-    the statement's text never changes and is prepared once; `IN (%s, ...)` on SQLite."""
+    """A condition on `values` and its parameters: `= ANY(%b)` with one (binary) array on PostgreSQL,
+    so that the statement's text never changes and is prepared once; `IN (%s, ...)` on SQLite."""
     if connection.vendor == "postgresql":
-        return "= ANY(%s)", [list(values)]
+        return f"= ANY({bulk_insert.array_placeholder(connection)}::bigint[])", [list(values)]
     return f"IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
 def postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+class _Array:
+    """Formats as the placeholder of an array parameter (see bulk_insert.array_placeholder)."""
+
+    def __format__(self, spec: str) -> str:
+        return bulk_insert.array_placeholder(connection)
+
+
+ARRAY = _Array()
 
 
 def claim(ids: Sequence[int], token: uuid.UUID, lease_until: datetime) -> list[tuple[Any, ...]]:
@@ -97,8 +107,8 @@ def reschedule(rows: Sequence[tuple[int, datetime]], token: uuid.UUID) -> None:
         if postgres():
             cursor.execute(
                 f"UPDATE {DELIVERY} AS d SET status = 'pending', next_attempt_at = u.at, enqueued_at = u.at, "  # noqa: S608
-                "lease_expires_at = NULL, claim_token = NULL FROM unnest(%s::bigint[], %s::timestamptz[]) AS u(id, at) "
-                "WHERE d.id = u.id AND d.claim_token = %s",
+                f"lease_expires_at = NULL, claim_token = NULL FROM unnest({ARRAY}::bigint[], {ARRAY}::timestamptz[]) "
+                "AS u(id, at) WHERE d.id = u.id AND d.claim_token = %s",
                 [[pk for pk, _ in rows], [when for _, when in rows], token],
             )
             return
@@ -113,7 +123,11 @@ ATTEMPT_COLUMNS = (
     "delivery_id", "number", "started_at", "request_url", "request_headers", "request_body",
     "response_status", "response_headers", "response_body", "duration_ms", "error",
 )  # fmt: skip
-COPY_ATTEMPTS = f"COPY {ATTEMPT} ({', '.join(ATTEMPT_COLUMNS)}) FROM STDIN"
+# Their types on PostgreSQL, for the arrays of bulk_insert (checked against the model by a test).
+ATTEMPT_TYPES = (
+    "bigint", "integer", "timestamp with time zone", "varchar(2048)", "jsonb", "text",
+    "integer", "jsonb", "text", "integer", "text",
+)  # fmt: skip
 
 
 def insert_attempts(rows: Sequence[Sequence[Any]]) -> None:
@@ -124,14 +138,8 @@ def insert_attempts(rows: Sequence[Sequence[Any]]) -> None:
     in flight (the delivery is "sending", its attempt counted, under a lease); if the worker
     dies, the sweep writes the attempt (`insert_lost_attempts`).
     """
-    if postgres():
-        # COPY: each row goes as it is, with psycopg's C writer; no statement to parse at all.
-        with connection.cursor() as cursor, cursor.cursor.copy(COPY_ATTEMPTS) as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
     ready = [(*row[:2], prep(row[2]), *row[3:]) for row in rows]
-    bulk_insert.insert_into(ATTEMPT, ATTEMPT_COLUMNS, ready)
+    bulk_insert.insert_into(ATTEMPT, ATTEMPT_COLUMNS, ready, types=ATTEMPT_TYPES)
 
 
 def insert_lost_attempts(rows: Sequence[tuple[int, int, datetime, str, str]], error: str) -> None:
@@ -160,7 +168,8 @@ def count_hours(rows: Sequence[tuple[int, datetime, int, int]]) -> None:
         return
     rows = sorted(rows)
     if postgres():
-        values = "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::integer[], %s::integer[])"
+        arrays = ", ".join(f"{ARRAY}::{kind}[]" for kind in ("bigint", "timestamptz", "integer", "integer"))
+        values = f"SELECT * FROM unnest({arrays})"  # noqa: S608 (the types are ours)
         params: list[Any] = [list(column) for column in zip(*rows, strict=True)]
     else:
         values = "VALUES " + ", ".join(["(%s, %s, %s, %s)"] * len(rows))
