@@ -152,9 +152,25 @@ def emit(account: Account, events: Iterable[NewEvent]) -> list[Event]:
 
 @transaction.atomic
 def _store(account: Account, events: list[NewEvent], kinds: list[tuple[catalog.EventType, str]]) -> list[Event]:
+    now = timezone.now()
+    result, fresh, data_text = new_rows(account, events, kinds, now)
+    if not fresh:
+        return result
+    insert_events([row for row, _ in fresh], data_text)
+    transaction.on_commit(partial(metrics.events_accepted, [kind.type for _, kind in fresh]))
+    owe_deliveries(account, fresh, now)
+    # Contacts and automation runs, in this transaction: an accepted event never loses its runs.
+    automations.on_events(account, [row for row, _ in fresh], now)
+    return result
+
+
+def new_rows(
+    account: Account, events: list[NewEvent], kinds: list[tuple[catalog.EventType, str]], now: datetime
+) -> tuple[list[Event], list[tuple[Event, catalog.EventType]], list[str]]:
+    """The Event of each of `events` (the one first stored, for an idempotency key seen before),
+    and those that are new, with their kinds and their data's JSON text."""
     keys = {event.idempotency_key for event in events if event.idempotency_key}
     known = {e.idempotency_key: e for e in Event.objects.filter(account=account, idempotency_key__in=keys)}
-    now = timezone.now()
     result: list[Event] = []
     fresh: list[tuple[Event, catalog.EventType]] = []
     data_text: list[str] = []  # each fresh event's data, as check_data encoded it
@@ -176,11 +192,11 @@ def _store(account: Account, events: list[NewEvent], kinds: list[tuple[catalog.E
         result.append(row)
         fresh.append((row, kind))
         data_text.append(text)
-    if not fresh:
-        return result
-    insert_events([row for row, _ in fresh], data_text)
-    transaction.on_commit(partial(metrics.events_accepted, [kind.type for _, kind in fresh]))
+    return result, fresh, data_text
 
+
+def owe_deliveries(account: Account, fresh: list[tuple[Event, catalog.EventType]], now: datetime) -> None:
+    """One delivery of each new event to each enabled webhook subscribed to it, handed over on commit."""
     subscribers = Webhook.objects.subscribed_to(account, {kind for _, kind in fresh})
     owed = [
         (webhook, row.pk, kind.subscription, kind.build(row.data, row.occurred_at, account.time_zone))
@@ -195,9 +211,6 @@ def _store(account: Account, events: list[NewEvent], kinds: list[tuple[catalog.E
     ]
     if due:
         transaction.on_commit(lambda: handover.hand_over(due))
-    # Contacts and automation runs, in this transaction: an accepted event never loses its runs.
-    automations.on_events(account, [row for row, _ in fresh], now)
-    return result
 
 
 # The events API stores up to 1,000 events per request: they go in as plain multi-row
