@@ -89,10 +89,13 @@ local function push(account, kind, webhook, ids, front)
 end
 """
 
-# Wake a waiting drain job (a few tokens at most: one per waiting job is enough).
+# Wake waiting drain jobs: a token per 16 deliveries handed over (a worker's share of
+# one account), so that a burst wakes several workers; 8 tokens at most are kept.
 _RING = """
-local function ring()
-  redis.call('RPUSH', P .. 'q:bell', 'x')
+local function ring(count)
+  for _ = 1, math.min(8, math.max(1, math.ceil((count or 1) / 16))) do
+    redis.call('RPUSH', P .. 'q:bell', 'x')
+  end
   redis.call('LTRIM', P .. 'q:bell', -8, -1)
 end
 """
@@ -105,14 +108,16 @@ ENQUEUE = (
     + """
 local front = ARGV[2] == '1'
 local i = 3
+local total = 0
 while i <= #ARGV do
   local n = tonumber(ARGV[i + 3])
   local ids = {}
   for j = 1, n do ids[j] = ARGV[i + 3 + j] end
   push(ARGV[i], ARGV[i + 1], ARGV[i + 2], ids, front)
+  total = total + n
   i = i + 4 + n
 end
-ring()
+ring(total)
 return 1
 """
 )
@@ -192,7 +197,7 @@ end
 for i = 1, #due, 500 do
   redis.call('ZREM', P .. 'q:due', unpack(due, i, math.min(i + 499, #due)))
 end
-if #due > 0 then ring() end
+if #due > 0 then ring(#due) end
 return #due
 """
 )
