@@ -32,7 +32,7 @@ def get_automation_for_user(request: HttpRequest, pk: int) -> Automation:
     return get_object_or_404(Automation, pk=pk, account=request.user.account)
 
 
-def get_step_for_user(request: HttpRequest, automation: Automation, pk: int) -> Step:
+def get_step_for_user(automation: Automation, pk: int) -> Step:
     return get_object_or_404(
         Step.objects.select_related("webhook"), pk=pk, automation=automation, kind=Step.Kind.WEBHOOK
     )
@@ -198,7 +198,7 @@ def run_history(request: HttpRequest, pk: int) -> HttpResponse:
 def step_test(request: HttpRequest, pk: int, step_pk: int) -> HttpResponse:
     """Send a test: the step's call with sample contact values, to its saved URL."""
     automation = get_automation_for_user(request, pk)
-    step = get_step_for_user(request, automation, step_pk)
+    step = get_step_for_user(automation, step_pk)
     try:
         delivery = enqueue_step_test(step)
     except jobs.QueueUnavailable:
@@ -213,7 +213,7 @@ def step_test(request: HttpRequest, pk: int, step_pk: int) -> HttpResponse:
 def step_test_result(request: HttpRequest, pk: int, step_pk: int, delivery_pk: int) -> HttpResponse:
     """The outcome of one test of a step; the page polls its own fragment until it arrives."""
     automation = get_automation_for_user(request, pk)
-    step = get_step_for_user(request, automation, step_pk)
+    step = get_step_for_user(automation, step_pk)
     delivery = get_object_or_404(Delivery, pk=delivery_pk, webhook_id=step.webhook_id, is_test=True)
     context = {"automation": automation, "step": step, "delivery": delivery, "attempt": delivery.last_attempt()}
     if request.GET.get("fragment"):

@@ -37,7 +37,7 @@ FILTER_STATUSES = [
 ]
 
 
-def get_delivery_for_user(request: HttpRequest, webhook: Webhook, pk: int) -> Delivery:
+def get_delivery_for_user(webhook: Webhook, pk: int) -> Delivery:
     # The webhook was already loaded through the user's account.
     return get_object_or_404(
         Delivery.objects.select_related("webhook", "event_record", "batch"), pk=pk, webhook=webhook
@@ -105,7 +105,7 @@ def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
 @account_required
 def delivery_detail(request: HttpRequest, pk: int, delivery_pk: int) -> HttpResponse:
     webhook = get_any_webhook_for_user(request, pk)
-    delivery = get_delivery_for_user(request, webhook, delivery_pk)
+    delivery = get_delivery_for_user(webhook, delivery_pk)
     return render(
         request,
         "webhooks/delivery.html",
@@ -117,7 +117,7 @@ def delivery_detail(request: HttpRequest, pk: int, delivery_pk: int) -> HttpResp
 @require_POST
 def delivery_retry(request: HttpRequest, pk: int, delivery_pk: int) -> HttpResponse:
     webhook = get_any_webhook_for_user(request, pk)
-    delivery = get_delivery_for_user(request, webhook, delivery_pk)
+    delivery = get_delivery_for_user(webhook, delivery_pk)
     try:
         retried = retry_now(webhook, Delivery.objects.filter(pk=delivery.pk))
     except RetryRefused as exc:

@@ -41,7 +41,7 @@ def get_any_webhook_for_user(request: HttpRequest, pk: int) -> Webhook:
     return get_object_or_404(Webhook.objects.select_related("account"), pk=pk, account=request.user.account)
 
 
-def get_test_delivery_for_user(request: HttpRequest, webhook: Webhook, pk: int) -> Delivery:
+def get_test_delivery_for_user(webhook: Webhook, pk: int) -> Delivery:
     return get_object_or_404(Delivery, pk=pk, webhook=webhook, is_test=True)
 
 
@@ -177,7 +177,7 @@ def send_test(request: HttpRequest, pk: int) -> HttpResponse:
 def test_result(request: HttpRequest, pk: int, delivery_pk: int) -> HttpResponse:
     """The outcome of one test send; the page (or the card) polls its fragment until it arrives."""
     webhook = get_webhook_for_user(request, pk)
-    delivery = get_test_delivery_for_user(request, webhook, delivery_pk)
+    delivery = get_test_delivery_for_user(webhook, delivery_pk)
     context = {"webhook": webhook, "delivery": delivery, "attempt": delivery.last_attempt()}
     fragment = request.GET.get("fragment")
     if fragment == "short":

@@ -280,7 +280,7 @@ def deliveries(request: Request, webhookId: int) -> Response:
     return Response(s.DeliveryListSerializer({"deliveries": page, "count": rows.count()}).data)
 
 
-def get_delivery_for_caller(request: Request, webhook: Webhook, delivery_id: int) -> Delivery:
+def get_delivery_for_caller(webhook: Webhook, delivery_id: int) -> Delivery:
     if delivery_id > MAX_ID:
         raise Http404
     return get_object_or_404(Delivery, pk=delivery_id, webhook=webhook)
@@ -298,7 +298,7 @@ def get_delivery_for_caller(request: Request, webhook: Webhook, delivery_id: int
 @api_view(["POST"])
 def retry_delivery(request: Request, webhookId: int, deliveryId: int) -> Response:
     found = get_webhook_for_caller(request, webhookId)
-    delivery = get_delivery_for_caller(request, found, deliveryId)
+    delivery = get_delivery_for_caller(found, deliveryId)
     if not retry_now(found, Delivery.objects.filter(pk=delivery.pk)):
         raise Invalid(
             "Only a failed or cancelled delivery, or one waiting for its next attempt, can be retried; "
