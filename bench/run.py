@@ -121,8 +121,8 @@ class Processes:
         return total
 
     @staticmethod
-    def postgres_cpu_seconds() -> float:
-        """CPU time of every PostgreSQL server process on this machine so far (0 without one)."""
+    def server_cpu_seconds(name: str) -> float:
+        """CPU time of every process called `name` on this machine so far (0 without one)."""
         total = 0.0
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -131,9 +131,13 @@ class Processes:
                 stat = (entry / "stat").read_text()
             except OSError:
                 continue
-            if "(postgres)" in stat:
+            if f"({name})" in stat:
                 total += stat_cpu_seconds(stat)
         return total
+
+    @classmethod
+    def postgres_cpu_seconds(cls) -> float:
+        return cls.server_cpu_seconds("postgres")
 
     def stop(self, procs: list[subprocess.Popen]) -> None:
         for proc in procs:
@@ -299,6 +303,7 @@ def peak(rig: Rig, count: int, events: int) -> dict:
     measured = (rig.web, rig.receiver_proc, *workers)
     cpu_before = [rig.procs.cpu_seconds(p) for p in measured]
     postgres_before = rig.procs.postgres_cpu_seconds()
+    redis_before = rig.procs.server_cpu_seconds("redis-server")
     started = time.time()
     post_events(rig.api, events)
     posted = time.time()
@@ -307,7 +312,8 @@ def peak(rig: Rig, count: int, events: int) -> dict:
     rate = stats["unique"] / elapsed if elapsed > 0 else 0.0
     cpu = [rig.procs.cpu_seconds(p) - before for p, before in zip(measured, cpu_before, strict=True)]
     postgres = rig.procs.postgres_cpu_seconds() - postgres_before
-    per_event = [round(c / max(1, stats["unique"]) * 1e6) for c in (cpu[0], cpu[1], sum(cpu[2:]), postgres)]
+    redis = rig.procs.server_cpu_seconds("redis-server") - redis_before
+    per_event = [round(c / max(1, stats["unique"]) * 1e6) for c in (cpu[0], cpu[1], sum(cpu[2:]), postgres, redis)]
     rig.procs.stop(workers)
     raw = raw_rate(rig.receiver, count)
     log(
@@ -317,6 +323,7 @@ def peak(rig: Rig, count: int, events: int) -> dict:
         f"p50 {percentile(stats['latencies_ms'], 50):.0f} ms under full load; "
         f"CPU µs per delivery: web {per_event[0]}, receiver {per_event[1]}, workers {per_event[2]}"
         + (f", PostgreSQL server {per_event[3]}" if rig.is_postgres else "")
+        + f", Redis server {per_event[4]}"
     )
     if stats["unique"] < events:
         log(f"bench: WARNING only {stats['unique']} of {events} arrived within the time limit")
