@@ -7,7 +7,10 @@ import json
 import pytest
 from django.test import Client
 
+from automations.api import views as api_views
+from automations.api.serializers import Conflict
 from automations.models import Automation, Run, Step
+from automations.steps import StepSpec
 from events import emit
 from tests.automation_world import added_to_list, call, make_automation, wait
 from webhooks.models import AUTOMATION_EVENT, Delivery, Webhook
@@ -192,8 +195,19 @@ def test_runs_lists_each_contacts_progress_and_calls(api_client, account):
         ({"steps": [{"type": "webhook", "url": "ftp://example.com"}]}, "url"),
         ({"steps": [{"type": "webhook", "url": HOOK, "headers": [{"key": "Host", "value": "x"}]}]}, "Host"),
         ({"steps": [{"type": "webhook", "url": HOOK, "auth": {"type": "bearer", "token": "••••••"}}]}, "token"),
-        ({"steps": [{"type": "wait", "seconds": 5, "id": 1}]}, "has no step"),
+        # A new automation has no steps to keep: its steps have no `id`.
+        ({"steps": [{"type": "wait", "seconds": 5, "id": 1}]}, "steps[0].id: Unknown field"),
         ({"steps": [], "status": "active"}, "at least one step"),
+        ({"status": "active", "steps": None}, "steps"),
+        # Unknown fields are refused at every level, never silently ignored.
+        ({"reentery": True}, "reentery: Unknown field; the fields are name, trigger, steps, reentry, status."),
+        ({"trigger": {"event": "click", "tpye": "marketing"}}, "trigger.tpye: Unknown field"),
+        (
+            {"trigger": {"event": "listAddition", "type": "marketing", "conditions": {"listID": 7}}},
+            "trigger.conditions.listID: Unknown field",
+        ),
+        ({"steps": [{"type": "webhook", "url": HOOK, "includeContacts": True}]}, "steps[0].includeContacts: Unknown"),
+        ({"steps": [{"type": "wait", "seconds": 5, "enabled": True}]}, "steps[0].enabled: Unknown field"),
     ],
 )
 def test_bad_input_is_a_400_with_code_and_message_and_nothing_is_saved(api_client, change, message):
@@ -221,10 +235,80 @@ def test_a_refused_update_changes_nothing(api_client, account):
         {"type": "wait", "id": other.steps.get().pk, "seconds": 5},
     ]
     response = put(api_client, f"/v3/automations/{automation.pk}", {"name": "New", "steps": steps})
-    assert response.status_code == 400 and "has no step" in response.json()["message"]
+    assert response.status_code == 409
+    assert response.json() == {
+        "code": "conflict",
+        "message": f"steps[1].id: The automation has no step {other.steps.get().pk}.",
+    }
     automation.refresh_from_db()
     step.webhook.refresh_from_db()
     assert automation.name == "Welcome" and step.webhook.url == HOOK and other.steps.count() == 1
+
+
+def test_a_step_removed_by_another_request_meanwhile_is_a_409_not_a_500(account):
+    automation = make_automation(account, [wait(60), call(HOOK)])
+    wait_step, call_step = automation.steps.all()
+    specs = [StepSpec(kind="wait", id=wait_step.pk, seconds=5), StepSpec(kind="webhook", id=call_step.pk, url=HOOK)]
+    removed = wait_step.pk
+    wait_step.delete()  # after this request's body was checked against the steps it had
+    with pytest.raises(Conflict) as refused:
+        api_views.save(automation, specs)
+    assert (refused.value.status_code, refused.value.brevo_code) == (409, "conflict")
+    assert str(refused.value.detail) == f"steps: The automation has no step {removed}."
+    assert list(automation.steps.all()) == [call_step] and call_step.webhook.url == HOOK
+
+
+@pytest.mark.parametrize(
+    ("status", "change", "message"),
+    [
+        ("active", lambda steps: {"steps": []}, "steps: An active automation needs at least one step."),
+        ("draft", lambda steps: {"status": "active"}, "steps: An active automation needs at least one step."),
+        ("active", lambda steps: {"steps": [{"type": "wait", "id": steps[1], "seconds": 5}]}, "is a webhook step"),
+        ("active", lambda steps: {"steps": [{"type": "webhook", "id": steps[0], "url": HOOK}]}, "is a wait step"),
+    ],
+)
+def test_an_update_that_does_not_fit_the_automation_as_it_is_is_a_409(api_client, account, status, change, message):
+    # The body alone is right (the OpenAPI description allows it); the automation's state refuses it.
+    automation = make_automation(account, [wait(60), call(HOOK)] if status == "active" else [], status=status)
+    steps = list(automation.steps.values_list("pk", flat=True))
+    response = put(api_client, f"/v3/automations/{automation.pk}", change(steps))
+    assert response.status_code == 409, response.json()
+    assert response.json()["code"] == "conflict" and message in response.json()["message"]
+    automation.refresh_from_db()
+    assert automation.status == status and list(automation.steps.values_list("pk", flat=True)) == steps
+
+
+def test_an_update_that_asks_for_an_active_automation_without_steps_is_a_400(api_client, account):
+    automation = make_automation(account, [wait(60)], status="paused")
+    response = put(api_client, f"/v3/automations/{automation.pk}", {"status": "active", "steps": []})
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "invalid_parameter",
+        "message": "steps: An active automation needs at least one step.",
+    }
+    assert automation.steps.count() == 1
+
+
+@pytest.mark.parametrize("conditions", [None, {}, "absent"])
+def test_null_empty_or_no_conditions_all_mean_no_condition(api_client, account, conditions):
+    trigger = {"event": "listAddition", "type": "marketing"}
+    if conditions != "absent":
+        trigger["conditions"] = conditions
+    automation_id = post(api_client, "/v3/automations", body(trigger=trigger)).json()["id"]
+    automation = Automation.objects.get(pk=automation_id)
+    assert (automation.condition, automation.condition_attribute, automation.condition_value) == ("", "", "")
+    assert api_client.get(f"/v3/automations/{automation_id}").json()["trigger"]["conditions"] == {}
+    emit(account, [added_to_list("jane@example.com", 8)])  # any list starts it
+    assert Run.objects.filter(automation=automation).count() == 1
+
+
+def test_an_update_may_send_a_step_back_as_get_shows_it(api_client, account):
+    automation = make_automation(account, [call(HOOK, contact=True)])
+    [shown] = api_client.get(f"/v3/automations/{automation.pk}").json()["steps"]
+    assert shown["enabled"] is True
+    assert put(api_client, f"/v3/automations/{automation.pk}", {"steps": [shown]}).status_code == 204
+    step = automation.steps.get()
+    assert (step.pk, step.include_contact, step.webhook.url) == (shown["id"], True, HOOK)
 
 
 def test_another_accounts_automation_is_a_404_and_stays_as_it_is(stranger_api_client, account):

@@ -1,4 +1,5 @@
-"""The bodies of /v3/automations: strict about JSON types, like /v3/webhooks.
+"""The bodies of /v3/automations: strict about JSON types like /v3/webhooks, and
+about fields (an unknown one is refused).
 
 What a step's webhook may hold is checked by `webhooks.validators` (shared with the webhook
 form and API), and what a trigger's condition may be by `automations.triggers` (shared with
@@ -7,6 +8,7 @@ the editor).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -19,6 +21,7 @@ from automations import triggers
 from automations.models import Automation, Run, Step
 from automations.steps import MAX_STEPS, MAX_WAIT_SECONDS, StepSpec
 from webhooks import validators
+from webhooks.api.errors import Invalid
 from webhooks.api.serializers import (
     TYPES,
     AuthSerializer,
@@ -26,6 +29,7 @@ from webhooks.api.serializers import (
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
+    URLField,
     as_drf_error,
 )
 from webhooks.models import MASK, unmask_url
@@ -34,7 +38,23 @@ MAX_ID = 2**63 - 1
 CONDITIONS = ("listId", "linkContains", "tag", "attribute")
 
 
-class ConditionsSerializer(serializers.Serializer):
+# Unlike Brevo's /v3/webhooks, which ignores unknown fields as Brevo does, our own API refuses
+# them (/api/events too): here a misspelt field would change what an automation does, as
+# `"conditions": {"listID": 7}` would start it for every list. (The docstring is the OpenAPI
+# description of each object.)
+class StrictSerializer(serializers.Serializer):
+    """A field not listed here is refused: a misspelt field is never silently ignored."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = [name for name in data if name not in self.fields]
+            if unknown:
+                known = ", ".join(self.fields)
+                raise serializers.ValidationError({str(unknown[0]): [f"Unknown field; the fields are {known}."]})
+        return super().to_internal_value(data)
+
+
+class ConditionsSerializer(StrictSerializer):
     listId = StrictIntegerField(required=False, min_value=1, max_value=MAX_ID, help_text='"Added to a list": the list')
     linkContains = StrictCharField(
         required=False, max_length=triggers.CONDITION_VALUE_MAX, help_text='"Clicked": text the link contains'
@@ -48,11 +68,14 @@ class ConditionsSerializer(serializers.Serializer):
     )
 
 
-class TriggerSerializer(serializers.Serializer):
+class TriggerSerializer(StrictSerializer):
     event = StrictCharField(max_length=40, help_text="A subscription name of the type, e.g. listAddition")
     type = serializers.ChoiceField(choices=TYPES, default=catalog.TRANSACTIONAL)
     conditions = ConditionsSerializer(
-        required=False, allow_null=True, help_text="At most one: listId, linkContains, tag, or attribute and value"
+        required=False,
+        allow_null=True,
+        help_text="No condition (null or {}), or one that fits the event: listId, linkContains, tag, or attribute "
+        "and value",
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +86,7 @@ class TriggerSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"event": f"{event.subscription} cannot start an automation: a deleted contact leaves them all."}
             )
+        # null, {} and no `conditions` at all mean the same: every such event starts a run.
         conditions = attrs.get("conditions") or {}
         given = [name for name in CONDITIONS if name in conditions]
         if len(given) > 1:
@@ -82,40 +106,40 @@ class TriggerSerializer(serializers.Serializer):
         return attrs
 
 
-class StepIdMixin(serializers.Serializer):
-    id = StrictIntegerField(
-        required=False,
-        min_value=1,
-        max_value=MAX_ID,
-        help_text="Updates: the id of one of the automation's steps, to keep it (and its webhook and log)",
-    )
+class Conflict(Invalid):
+    """A body right in itself that does not fit the automation as it is now: a 409, not a 400.
 
+    Such as a step `id` the automation does not have (another request may have removed it).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="conflict", status_code=409)
+
+
+# What the two kinds of step share: keeping a step by its `id` (in an update). No docstring:
+# the steps' OpenAPI description is StrictSerializer's.
+class StepSerializer(StrictSerializer):
     def existing(self, attrs: dict[str, Any], kind: str) -> Step | None:
-        """The automation's step named by `id`, if any; a ValidationError for anyone else's."""
-        if "id" not in attrs:
-            return None
-        step = self.context.get("steps", {}).get(attrs["id"])
-        if step is None:
-            raise serializers.ValidationError({"id": f"The automation has no step {attrs['id']}."})
-        if step.kind != kind:
-            raise serializers.ValidationError({"id": f"Step {step.pk} is a {step.kind} step; a step keeps its type."})
-        return step
+        """The automation's step of `kind` named by `id`, if there is one.
+
+        An `id` that names no such step stays in the StepSpec, and the update refuses it once
+        the rest of the body is known to be valid (`AutomationUpdateSerializer.validate`).
+        """
+        step = self.context.get("steps", {}).get(attrs.get("id"))
+        return step if step is not None and step.kind == kind else None
 
 
-class WaitStepSerializer(StepIdMixin):
+class WaitStepSerializer(StepSerializer):
     type = serializers.ChoiceField(choices=["wait"])
     seconds = StrictIntegerField(min_value=1, max_value=MAX_WAIT_SECONDS, help_text="How long the contact waits")
 
     def validate(self, attrs: dict[str, Any]) -> StepSpec:  # type: ignore[override]
-        step = self.existing(attrs, Step.Kind.WAIT)
-        return StepSpec(kind=Step.Kind.WAIT, id=step.pk if step else None, seconds=attrs["seconds"])
+        return StepSpec(kind=Step.Kind.WAIT, id=attrs.get("id"), seconds=attrs["seconds"])
 
 
-class WebhookStepSerializer(StepIdMixin):
+class WebhookStepSerializer(StepSerializer):
     type = serializers.ChoiceField(choices=["webhook"])
-    url = StrictCharField(
-        max_length=validators.URL_MAX_LENGTH, help_text="Where the step POSTs; user:password@ for Basic auth"
-    )
+    url = URLField(help_text="Where the step POSTs; user:password@ for Basic auth")
     includeContact = StrictBooleanField(
         default=False, help_text="Include details of the contact who triggered the event"
     )
@@ -147,7 +171,7 @@ class WebhookStepSerializer(StepIdMixin):
                 raise serializers.ValidationError({"auth": "token: Give the token itself."})
         return StepSpec(
             kind=Step.Kind.WEBHOOK,
-            id=step.pk if step else None,
+            id=attrs.get("id"),
             url=url,
             include_contact=attrs["includeContact"],
             include_event=attrs["includeEvent"],
@@ -156,19 +180,33 @@ class WebhookStepSerializer(StepIdMixin):
         )
 
 
-STEP_SERIALIZERS = {"wait": WaitStepSerializer, "webhook": WebhookStepSerializer}
-
-
-@extend_schema_field(
-    PolymorphicProxySerializer(component_name="Step", serializers=STEP_SERIALIZERS, resource_type_field_name="type")
+STEP_ID_HELP = (
+    "The id of one of this automation's steps, of the same type, to keep it (its webhook, secret and "
+    "delivery log); without it, a new step. An id the automation does not have is a 409."
 )
+
+
+class KeptWaitStepSerializer(WaitStepSerializer):
+    id = StrictIntegerField(required=False, min_value=1, max_value=MAX_ID, help_text=STEP_ID_HELP)
+
+
+class KeptWebhookStepSerializer(WebhookStepSerializer):
+    id = StrictIntegerField(required=False, min_value=1, max_value=MAX_ID, help_text=STEP_ID_HELP)
+    # A step as GET shows it can be sent back as it is.
+    enabled = StrictBooleanField(
+        required=False, help_text="As GET shows it, and ignored: saving enables the step's webhook again."
+    )
+
+
 class StepField(serializers.Field):
     """A step: a Wait or a Call a webhook, told apart by `type`."""
+
+    kinds: dict[str, type[StepSerializer]] = {}
 
     def to_internal_value(self, data: Any) -> StepSpec:
         if not isinstance(data, dict):
             raise serializers.ValidationError('A step is an object with a "type": "wait" or "webhook".')
-        serializer_class = STEP_SERIALIZERS.get(data.get("type")) if isinstance(data.get("type"), str) else None
+        serializer_class = self.kinds.get(data.get("type")) if isinstance(data.get("type"), str) else None
         if serializer_class is None:
             raise serializers.ValidationError({"type": 'A step\'s type is "wait" or "webhook".'})
         serializer = serializer_class(data=data, context=self.context)
@@ -180,10 +218,35 @@ class StepField(serializers.Field):
         return value
 
 
-class AutomationCreateSerializer(serializers.Serializer):
+NEW_STEPS = {"wait": WaitStepSerializer, "webhook": WebhookStepSerializer}
+KEPT_STEPS = {"wait": KeptWaitStepSerializer, "webhook": KeptWebhookStepSerializer}
+
+
+@extend_schema_field(
+    PolymorphicProxySerializer(component_name="Step", serializers=NEW_STEPS, resource_type_field_name="type")
+)
+class NewStepField(StepField):
+    """A step of a new automation: it has no steps to keep, so no `id`."""
+
+    kinds = NEW_STEPS
+
+
+@extend_schema_field(
+    PolymorphicProxySerializer(component_name="KeptStep", serializers=KEPT_STEPS, resource_type_field_name="type")
+)
+class KeptStepField(StepField):
+    """A step of an update: a new one, or one of the automation's steps kept by its `id`."""
+
+    kinds = KEPT_STEPS
+
+
+ACTIVE_NEEDS_A_STEP = "An active automation needs at least one step."
+
+
+class AutomationCreateSerializer(StrictSerializer):
     name = StrictCharField(max_length=200)
     trigger = TriggerSerializer()
-    steps = serializers.ListField(child=StepField(), max_length=MAX_STEPS, default=list, help_text="In order")
+    steps = serializers.ListField(child=NewStepField(), max_length=MAX_STEPS, default=list, help_text="In order")
     reentry = StrictBooleanField(default=False, help_text="Whether a contact may enter again while already inside")
     status = serializers.ChoiceField(choices=Automation.Status.values, default=Automation.Status.DRAFT)
 
@@ -193,14 +256,32 @@ class AutomationCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError("A step id is given twice.")
         return value
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("status") == Automation.Status.ACTIVE and attrs.get("steps") == []:
+            raise serializers.ValidationError({"steps": ACTIVE_NEEDS_A_STEP})
+        return attrs
+
 
 class AutomationUpdateSerializer(AutomationCreateSerializer):
-    """Any of the fields of a create; `steps` replaces every step (give a kept step's `id`)."""
+    """Any of the fields of a create, and no other; `steps` replaces every step (give a kept step's `id`)."""
+
+    steps = serializers.ListField(child=KeptStepField(), max_length=MAX_STEPS, help_text="In order")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for field in self.fields.values():
             field.required, field.default = False, empty
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        current: dict[int, Step] = self.context.get("steps", {})
+        for index, spec in enumerate(attrs.get("steps", [])):
+            step = current.get(spec.id) if spec.id is not None else None
+            if spec.id is not None and step is None:
+                raise Conflict(f"steps[{index}].id: The automation has no step {spec.id}.")
+            if step is not None and step.kind != spec.kind:
+                raise Conflict(f"steps[{index}].id: Step {step.pk} is a {step.kind} step; a step keeps its type.")
+        return attrs
 
 
 class WaitStepOut(serializers.Serializer):

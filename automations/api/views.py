@@ -31,6 +31,13 @@ ERRORS = {
     401: OpenApiResponse(ErrorSerializer, description="Missing, wrong or revoked api-key"),
 }
 NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="Automation ID not found")}
+CONFLICT = {
+    409: OpenApiResponse(
+        ErrorSerializer,
+        description="The body does not fit the automation as it is: a step `id` it does not have (or of "
+        "another type), or an active automation left without steps",
+    )
+}
 AUTOMATION_ID = OpenApiParameter(
     "automationId", OpenApiTypes.INT, OpenApiParameter.PATH, description="Id of the automation"
 )
@@ -109,12 +116,16 @@ def kept_steps(automation: Automation) -> list[automation_steps.StepSpec]:
 
 
 def save(automation: Automation, specs: list[automation_steps.StepSpec]) -> None:
+    # A body that asks for this itself was refused with a 400 (AutomationCreateSerializer);
+    # here an update leaves an active automation with no steps, or activates one that has none.
     if automation.status == Automation.Status.ACTIVE and not specs:
-        raise Invalid("steps: An active automation needs at least one step.")
+        raise s.Conflict(f"steps: {s.ACTIVE_NEEDS_A_STEP}")
     try:
         automation_steps.save(automation, specs)
     except automation_steps.TooManyWebhooks as exc:
         raise Invalid(str(exc), code="bad_request") from None
+    except automation_steps.StepGone as exc:  # removed by another request since the body was checked
+        raise s.Conflict(f"steps: {exc}") from None
 
 
 @extend_schema(
@@ -169,10 +180,14 @@ def automations(request: Request) -> Response:
     methods=["PUT"],
     operation_id="updateAutomation",
     summary="Update an automation (our addition)",
-    description="Any of the fields of a create. `steps` replaces the steps: give a kept step's `id`.",
+    description=(
+        "Any of the fields of a create. `steps` replaces the steps: give a kept step's `id`, as GET shows it. "
+        "A 409 when the body does not fit the automation as it is now: an `id` that is not one of its steps "
+        "(or is a step of the other type), or an update that leaves it active without steps."
+    ),
     parameters=[AUTOMATION_ID],
     request=s.AutomationUpdateSerializer,
-    responses={204: None, **ERRORS, **NOT_FOUND},
+    responses={204: None, **ERRORS, **NOT_FOUND, **CONFLICT},
     tags=TAGS,
 )
 @extend_schema(
