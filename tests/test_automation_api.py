@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 
+import jsonschema
 import pytest
 from django.test import Client
+from drf_spectacular.generators import SchemaGenerator
 
+import catalog
+from automations.api import schema as automation_schema
 from automations.api import views as api_views
-from automations.api.serializers import Conflict
+from automations.api.serializers import AutomationCreateSerializer, AutomationUpdateSerializer, Conflict
 from automations.models import Automation, Run, Step
 from automations.steps import StepSpec
 from events import emit
@@ -360,3 +366,103 @@ def test_the_openapi_description_has_the_automations_api(client):
     assert "/v3/automations/{automationId}/runs" in schema["paths"]
     step = schema["components"]["schemas"]["StepRequest"]
     assert step["discriminator"]["mapping"].keys() == {"wait", "webhook"}
+
+
+def as_json_schema(node: object) -> object:
+    """An OpenAPI 3.0 schema as JSON Schema: `nullable: true` becomes "or null"."""
+    if isinstance(node, list):
+        return [as_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: as_json_schema(value) for key, value in node.items() if key != "nullable"}
+    return {"anyOf": [converted, {"type": "null"}]} if node.get("nullable") else converted
+
+
+def request_schema(component: str) -> jsonschema.Draft4Validator:
+    components = SchemaGenerator().get_schema(request=None, public=True)["components"]
+    return jsonschema.Draft4Validator(
+        {"$ref": f"#/components/schemas/{component}", "components": as_json_schema(components)}
+    )
+
+
+TRIGGER_NAMES = sorted({name for type in catalog.TYPE_LABELS for name in catalog.subscription_names(type)} | {"nope"})
+CONDITIONS = [
+    "absent", None, {}, {"listId": 7}, {"linkContains": "sale"}, {"tag": "welcome"},
+    {"attribute": "PLAN", "value": "pro"}, {"attribute": "PLAN", "value": ""}, {"listId": 7, "tag": "x"},
+    {"value": "x"}, {"attribute": "PLAN"}, {"listId": 0}, {"listId": "7"}, {"Tag": "x"},
+    # Text that is only what str.strip() removes is blank; a zero-width no-break space is not.
+    {"tag": " \u3000"}, {"attribute": "\t", "value": "x"}, {"linkContains": "\x1c\x85"}, {"tag": "\ufeff"},
+]  # fmt: skip
+
+
+def test_the_description_of_a_trigger_allows_exactly_what_the_api_accepts(db):
+    """Every event of both types (and aliases, and one that is not), with every kind of condition:
+    the OpenAPI description and the validation agree on each (the fuzz test skips this body's
+    coverage phase, whose boundaries take minutes)."""
+    schema = request_schema("AutomationCreateRequest")
+    disagreements, accepted = [], 0
+    for type in ["absent", *catalog.TYPE_LABELS]:
+        for name in TRIGGER_NAMES:
+            for conditions in CONDITIONS:
+                trigger: dict[str, object] = {"event": name}
+                if type != "absent":
+                    trigger["type"] = type
+                if conditions != "absent":
+                    trigger["conditions"] = conditions
+                document = {"name": "Welcome", "trigger": trigger}
+                valid = AutomationCreateSerializer(data=document, context={"steps": {}}).is_valid()
+                accepted += valid
+                if valid != schema.is_valid(document):
+                    disagreements.append((trigger, valid))
+    assert not disagreements, disagreements
+    assert accepted > 100
+
+
+@pytest.mark.parametrize(
+    ("document", "valid"),
+    [
+        ({"name": "A", "trigger": {"event": "sent"}, "status": "active"}, False),
+        ({"name": "A", "trigger": {"event": "sent"}, "status": "active", "steps": []}, False),
+        (
+            {"name": "A", "trigger": {"event": "sent"}, "status": "active", "steps": [{"type": "wait", "seconds": 1}]},
+            True,
+        ),
+        ({"name": "A", "trigger": {"event": "sent"}, "status": "paused"}, True),
+        ({"name": "A", "trigger": {"event": "sent"}, "extra": 1}, False),
+        ({"name": "A", "trigger": {"event": "sent"}, "steps": [{"type": "wait", "seconds": 1, "id": 5}]}, False),
+        ({"name": "A", "trigger": {"event": "sent"}, "steps": [{"type": "webhook", "url": HOOK, "x": 1}]}, False),
+        ({"name": "A", "trigger": {"event": "sent"}, "steps": [{"type": "webhook", "url": "hook"}]}, False),
+    ],
+)
+def test_the_description_of_a_create_allows_what_the_api_accepts(db, document, valid):
+    assert AutomationCreateSerializer(data=document, context={"steps": {}}).is_valid() is valid
+    assert request_schema("AutomationCreateRequest").is_valid(document) is valid
+
+
+@pytest.mark.parametrize(
+    ("document", "valid"),
+    [
+        ({"status": "active"}, True),  # the automation's own steps: a 409 if it has none
+        ({"status": "active", "steps": []}, False),
+        ({"steps": []}, True),  # a 409 if the automation is active
+        ({"steps": [{"type": "webhook", "url": HOOK, "id": 5, "enabled": False}]}, True),
+        ({"steps": [{"type": "wait", "seconds": 5, "enabled": False}]}, False),
+        ({"nmae": "A"}, False),
+    ],
+)
+def test_the_description_of_an_update_allows_what_the_api_accepts(db, document, valid):
+    serializer = AutomationUpdateSerializer(data=document, context={"steps": {}})
+    try:
+        accepted = serializer.is_valid()
+    except Conflict:
+        accepted = True  # the body is right; the automation (here without steps) refuses it
+    assert accepted is valid
+    assert request_schema("AutomationUpdateRequest").is_valid(document) is valid
+
+
+def test_the_blank_text_the_description_refuses_is_what_the_api_strips():
+    # The conditions' texts are stripped with str.strip(); the description lists what it removes.
+    blank = re.compile(f"[{automation_schema.WHITESPACE}]")
+    assert [c for c in map(chr, range(sys.maxunicode + 1)) if blank.fullmatch(c)] == [
+        c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()
+    ]

@@ -3,7 +3,7 @@ about fields (an unknown one is refused).
 
 What a step's webhook may hold is checked by `webhooks.validators` (shared with the webhook
 form and API), and what a trigger's condition may be by `automations.triggers` (shared with
-the editor).
+the editor); `automations.api.schema` says the same in the OpenAPI description.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from rest_framework.fields import empty
 
 import catalog
 from automations import triggers
+from automations.api.schema import MAX_ID
 from automations.models import Automation, Run, Step
 from automations.steps import MAX_STEPS, MAX_WAIT_SECONDS, StepSpec
 from webhooks import validators
@@ -26,6 +27,7 @@ from webhooks.api.serializers import (
     TYPES,
     AuthSerializer,
     HeaderSerializer,
+    MaskedAuthSerializer,
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
@@ -34,7 +36,6 @@ from webhooks.api.serializers import (
 )
 from webhooks.models import MASK, unmask_url
 
-MAX_ID = 2**63 - 1
 CONDITIONS = ("listId", "linkContains", "tag", "attribute")
 
 
@@ -296,7 +297,7 @@ class WebhookStepOut(serializers.Serializer):
     url = serializers.CharField(help_text="A password in it is masked")
     includeContact = serializers.BooleanField()
     includeEvent = serializers.BooleanField()
-    auth = AuthSerializer(allow_null=True, help_text="The token is masked.")
+    auth = MaskedAuthSerializer(allow_null=True, help_text="The token is masked.")
     headers = HeaderSerializer(many=True)
     enabled = serializers.BooleanField(help_text="False once the webhook was disabled (410 Gone, days of failures)")
 

@@ -42,6 +42,8 @@ AUTOMATION_ID = OpenApiParameter(
     "automationId", OpenApiTypes.INT, OpenApiParameter.PATH, description="Id of the automation"
 )
 TAGS = ["Automations (brevo-hooks)"]
+# The pages of the run history, as for the delivery log.
+MAX_LIMIT, MAX_OFFSET = 500, 10**9
 
 
 def get_automation_for_caller(request: Request, automation_id: int) -> Automation:
@@ -247,8 +249,8 @@ def run_json(run: Run, calls: list[Any]) -> dict[str, Any]:
     parameters=[
         AUTOMATION_ID,
         OpenApiParameter("status", str, enum=Run.Status.values),
-        OpenApiParameter("limit", int, default=50, description="1 to 500"),
-        OpenApiParameter("offset", int, default=0),
+        OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, default=50),
+        OpenApiParameter("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}, default=0),
     ],
     responses={200: s.RunListSerializer, **ERRORS, **NOT_FOUND},
     tags=TAGS,
@@ -256,8 +258,8 @@ def run_json(run: Run, calls: list[Any]) -> dict[str, Any]:
 @api_view(["GET"])
 def runs(request: Request, automationId: int) -> Response:
     found = get_automation_for_caller(request, automationId)
-    limit = int_param(request, "limit", 50, 1, 500)
-    offset = int_param(request, "offset", 0, 0, 10**9)
+    limit = int_param(request, "limit", 50, 1, MAX_LIMIT)
+    offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
     rows = found.runs.all()
     status = request.query_params.get("status")
     if status is not None:
