@@ -257,7 +257,8 @@ SPECTACULAR_SETTINGS = {
         "WebhookStepTypeEnum": ["webhook"],
         "AutomationStatusEnum": ["draft", "active", "paused"],
         "RunStatusEnum": ["active", "done", "stopped"],
-        "DeliveryStatusEnum": ["pending", "sending", "succeeded", "failed", "cancelled", "waiting", "batched"],
+        # The choices themselves (values and labels), as the delivery log and the run history use them.
+        "DeliveryStatusEnum": "webhooks.models.Delivery.Status",
     },
     # What drf-spectacular cannot say alone: the events of each type, patterns, links.
     "POSTPROCESSING_HOOKS": [

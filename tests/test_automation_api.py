@@ -8,8 +8,12 @@ import sys
 
 import jsonschema
 import pytest
+import requests
+import schemathesis
 from django.test import Client
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
+from schemathesis.core.transport import Response as SchemathesisResponse
 
 import catalog
 from automations.api import schema as automation_schema
@@ -458,6 +462,37 @@ def test_the_description_of_an_update_allows_what_the_api_accepts(db, document, 
         accepted = True  # the body is right; the automation (here without steps) refuses it
     assert accepted is valid
     assert request_schema("AutomationUpdateRequest").is_valid(document) is valid
+
+
+def conforms(response: object, operation_id: str) -> None:
+    """Raises unless `response` (of the test client) is one the OpenAPI description documents."""
+    operation = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
+    request = requests.Request("GET", f"http://testserver{response.request['PATH_INFO']}").prepare()
+    answer = SchemathesisResponse(
+        response.status_code, {"content-type": [response["Content-Type"]]}, response.content, request, 0.0, True
+    )
+    operation.find_operation_by_id(operation_id).validate_response(answer)
+
+
+def test_every_answer_is_the_one_the_description_documents(api_client, account):
+    automation = make_automation(
+        account,
+        [call(HOOK, auth_token="tok-1", headers=[{"key": "X-Tenant", "value": ""}]), wait(3600)],
+        condition="listId",
+        value="7",
+    )
+    make_automation(account, [], event="contactUpdated", condition="attribute", attribute="PLAN", value="pro")
+    make_automation(account, [wait(5)], event="click", type="transactional", condition="tag", value="x", status="draft")
+    emit(account, [added_to_list("jane@example.com", 7, contact_id=4711), added_to_list("joe@example.com", 7)])
+    Run.objects.filter(email="joe@example.com").update(status=Run.Status.DONE, finished_at=timezone.now())
+
+    conforms(api_client.get("/v3/automations"), "getAutomations")
+    conforms(api_client.get(f"/v3/automations/{automation.pk}"), "getAutomation")
+    for status in Delivery.Status.values:  # a call is a delivery, in any of its states
+        Delivery.objects.filter(event=AUTOMATION_EVENT).update(status=status)
+        runs = api_client.get(f"/v3/automations/{automation.pk}/runs")
+        assert {call["status"] for run in runs.json()["runs"] for call in run["calls"]} == {status}
+        conforms(runs, "getAutomationRuns")
 
 
 def test_the_blank_text_the_description_refuses_is_what_the_api_strips():

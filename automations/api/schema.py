@@ -88,6 +88,13 @@ def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+# An automation's `conditions` as GET answers it (the components are added by `postprocess`).
+CONDITIONS_OUT = {
+    "oneOf": [ref(name) for name in CONDITION_SCHEMAS],
+    "description": "{} (no condition) or one condition, as written",
+}
+
+
 def trigger_groups() -> dict[tuple[str, tuple[str, ...]], list[str]]:
     """The names of the events that may start an automation, by type and by the conditions that fit them."""
     groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}

@@ -1,9 +1,10 @@
-"""The bodies of /v3/automations: strict about JSON types like /v3/webhooks, and
+"""The bodies of /v3/automations, in and out: strict about JSON types like /v3/webhooks, and
 about fields (an unknown one is refused).
 
 What a step's webhook may hold is checked by `webhooks.validators` (shared with the webhook
 form and API), and what a trigger's condition may be by `automations.triggers` (shared with
-the editor); `automations.api.schema` says the same in the OpenAPI description.
+the editor); `automations.api.schema` says the same in the OpenAPI description. Every answer
+is written by the serializer that the description documents.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rest_framework.fields import empty
 
 import catalog
 from automations import triggers
+from automations.api import schema
 from automations.api.schema import MAX_ID
 from automations.models import Automation, Run, Step
 from automations.steps import MAX_STEPS, MAX_WAIT_SECONDS, StepSpec
@@ -26,6 +28,7 @@ from webhooks.api.errors import Invalid
 from webhooks.api.serializers import (
     TYPES,
     AuthSerializer,
+    BrevoTimeField,
     HeaderSerializer,
     MaskedAuthSerializer,
     StrictBooleanField,
@@ -33,8 +36,9 @@ from webhooks.api.serializers import (
     StrictIntegerField,
     URLField,
     as_drf_error,
+    brevo_time,
 )
-from webhooks.models import MASK, unmask_url
+from webhooks.models import MASK, Delivery, unmask_url
 
 CONDITIONS = ("listId", "linkContains", "tag", "attribute")
 
@@ -285,32 +289,35 @@ class AutomationUpdateSerializer(AutomationCreateSerializer):
         return attrs
 
 
+# What GET answers: each answer is written by the serializer that documents it.
+
+
 class WaitStepOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    type = serializers.ChoiceField(choices=["wait"])
-    seconds = serializers.IntegerField()
+    id = serializers.IntegerField(source="pk")
+    type = serializers.ChoiceField(choices=["wait"], source="kind")
+    seconds = serializers.IntegerField(source="wait_seconds")
 
 
 class WebhookStepOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    type = serializers.ChoiceField(choices=["webhook"])
-    url = serializers.CharField(help_text="A password in it is masked")
-    includeContact = serializers.BooleanField()
-    includeEvent = serializers.BooleanField()
-    auth = MaskedAuthSerializer(allow_null=True, help_text="The token is masked.")
-    headers = HeaderSerializer(many=True)
-    enabled = serializers.BooleanField(help_text="False once the webhook was disabled (410 Gone, days of failures)")
+    """A Call a webhook step; its URL, auth and headers are its webhook's (a step always has one)."""
+
+    id = serializers.IntegerField(source="pk")
+    type = serializers.ChoiceField(choices=["webhook"], source="kind")
+    url = serializers.CharField(source="webhook.masked_url", help_text="A password in it is masked")
+    includeContact = serializers.BooleanField(source="include_contact")
+    includeEvent = serializers.BooleanField(source="include_event")
+    auth = serializers.SerializerMethodField(help_text="The token is masked; null when there is none.")
+    headers = HeaderSerializer(many=True, source="webhook.headers")
+    enabled = serializers.BooleanField(
+        source="webhook.enabled", help_text="False once the webhook was disabled (410 Gone, days of failures)"
+    )
+
+    @extend_schema_field(MaskedAuthSerializer(allow_null=True))
+    def get_auth(self, step: Step) -> dict[str, str] | None:
+        return {"type": "bearer", "token": MASK} if step.webhook.auth_token else None
 
 
-class TriggerOut(serializers.Serializer):
-    event = serializers.CharField()
-    type = serializers.ChoiceField(choices=TYPES)
-    conditions = serializers.DictField(help_text="{} or one condition, as written")
-
-
-class RunCountsSerializer(serializers.Serializer):
-    active = serializers.IntegerField()
-    total = serializers.IntegerField()
+STEPS_OUT = {Step.Kind.WAIT: WaitStepOut, Step.Kind.WEBHOOK: WebhookStepOut}
 
 
 @extend_schema_field(
@@ -321,21 +328,50 @@ class RunCountsSerializer(serializers.Serializer):
     )
 )
 class StepOutField(serializers.Field):
-    pass
+    """A step as GET shows it: a Wait or a Call a webhook."""
+
+    def to_representation(self, step: Step) -> dict[str, Any]:
+        return STEPS_OUT[step.kind](step).data
+
+
+@extend_schema_field(schema.CONDITIONS_OUT)
+class ConditionsOutField(serializers.Field):
+    """The trigger's condition, as written: {} or one condition."""
+
+    def to_representation(self, conditions: dict[str, Any]) -> dict[str, Any]:
+        return conditions
+
+
+class TriggerOut(serializers.Serializer):
+    event = serializers.CharField(source="trigger_event")
+    type = serializers.ChoiceField(choices=TYPES, source="trigger_type")
+    conditions = ConditionsOutField()
+
+
+class RunCountsSerializer(serializers.Serializer):
+    active = serializers.IntegerField()
+    total = serializers.IntegerField()
 
 
 class AutomationSerializer(serializers.Serializer):
-    """An automation as GET answers it (documentation only; `views.automation_json` writes it)."""
+    """An automation as GET answers it; secrets masked."""
 
-    id = serializers.IntegerField()
+    id = serializers.IntegerField(source="pk")
     name = serializers.CharField()
-    trigger = TriggerOut()
-    steps = serializers.ListField(child=StepOutField())
+    trigger = TriggerOut(source="*")
+    steps = serializers.ListField(child=StepOutField(), source="steps.all")
     reentry = serializers.BooleanField()
     status = serializers.ChoiceField(choices=Automation.Status.values)
-    runs = RunCountsSerializer()
-    createdAt = serializers.CharField()
-    modifiedAt = serializers.CharField()
+    runs = serializers.SerializerMethodField()
+    createdAt = BrevoTimeField(source="created_at", help_text="UTC, YYYY-MM-DDTHH:mm:ss.SSSZ")
+    modifiedAt = BrevoTimeField(source="modified_at", help_text="UTC, YYYY-MM-DDTHH:mm:ss.SSSZ")
+
+    @extend_schema_field(RunCountsSerializer)
+    def get_runs(self, automation: Automation) -> dict[str, int]:
+        return {
+            "active": automation.runs.filter(status=Run.Status.ACTIVE).count(),
+            "total": automation.runs.count(),
+        }
 
 
 class AutomationListSerializer(serializers.Serializer):
@@ -343,26 +379,44 @@ class AutomationListSerializer(serializers.Serializer):
 
 
 class CallSerializer(serializers.Serializer):
-    stepId = serializers.IntegerField(allow_null=True)
-    deliveryId = serializers.IntegerField()
-    messageId = serializers.CharField(help_text="The webhook-id header of the call")
-    status = serializers.ChoiceField(choices=["pending", "sending", "succeeded", "failed", "cancelled"])
-    attemptCount = serializers.IntegerField()
-    createdAt = serializers.CharField()
+    """A delivery that a run's Call a webhook step made."""
+
+    stepId = serializers.IntegerField(
+        source="webhook.automation_step.pk", allow_null=True, help_text="Null once the step was removed"
+    )
+    deliveryId = serializers.IntegerField(source="pk")
+    messageId = serializers.CharField(source="webhook_message_id", help_text="The webhook-id header of the call")
+    status = serializers.ChoiceField(choices=Delivery.Status.choices)
+    attemptCount = serializers.IntegerField(source="attempt_count")
+    createdAt = BrevoTimeField(source="created_at")
 
 
 class RunSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    """One contact's way through the automation; `context["calls"]` has the calls of each run, by id."""
+
+    id = serializers.IntegerField(source="pk")
     email = serializers.CharField()
-    contactId = serializers.IntegerField(allow_null=True, help_text="The contact's Brevo id, when known")
-    eventId = serializers.CharField(allow_null=True, help_text="The id of the event that started the run")
+    contactId = serializers.IntegerField(
+        source="contact.brevo_id", allow_null=True, help_text="The contact's Brevo id, when known"
+    )
+    eventId = serializers.CharField(
+        source="event.public_id", allow_null=True, help_text="The id of the event that started the run"
+    )
     status = serializers.ChoiceField(choices=Run.Status.values)
-    stopReason = serializers.CharField()
+    stopReason = serializers.CharField(source="stop_reason")
     position = serializers.IntegerField(help_text="How many steps the contact has reached")
-    dueAt = serializers.CharField(allow_null=True, help_text="When a waiting contact goes on (UTC)")
-    startedAt = serializers.CharField()
-    finishedAt = serializers.CharField(allow_null=True)
-    calls = CallSerializer(many=True)
+    dueAt = serializers.SerializerMethodField(help_text="When a waiting contact goes on (UTC)")
+    startedAt = BrevoTimeField(source="started_at")
+    finishedAt = BrevoTimeField(source="finished_at", allow_null=True)
+    calls = serializers.SerializerMethodField()
+
+    @extend_schema_field(BrevoTimeField(allow_null=True))
+    def get_dueAt(self, run: Run) -> str | None:
+        return brevo_time(run.due_at) if run.status == Run.Status.ACTIVE else None
+
+    @extend_schema_field(CallSerializer(many=True))
+    def get_calls(self, run: Run) -> list[dict[str, Any]]:
+        return CallSerializer(self.context["calls"].get(run.pk, []), many=True).data
 
 
 class RunListSerializer(serializers.Serializer):

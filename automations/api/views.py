@@ -22,9 +22,8 @@ from automations.api import serializers as s
 from automations.history import calls_of
 from automations.models import Automation, Run, Step
 from webhooks.api.errors import Invalid
-from webhooks.api.serializers import ErrorSerializer, brevo_time
+from webhooks.api.serializers import CreatedSerializer, ErrorSerializer
 from webhooks.api.views import MAX_ID, int_param, validated
-from webhooks.models import MASK, mask_url
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Bad request"),
@@ -51,43 +50,6 @@ def get_automation_for_caller(request: Request, automation_id: int) -> Automatio
         return Automation.objects.get(pk=min(automation_id, MAX_ID), account=request.user.account)
     except Automation.DoesNotExist:
         raise NotFound("Automation not found") from None
-
-
-def step_json(step: Step) -> dict[str, Any]:
-    if step.kind == Step.Kind.WAIT:
-        return {"id": step.pk, "type": "wait", "seconds": step.wait_seconds}
-    webhook = step.webhook
-    return {
-        "id": step.pk,
-        "type": "webhook",
-        "url": mask_url(webhook.url) if webhook else "",
-        "includeContact": step.include_contact,
-        "includeEvent": step.include_event,
-        "auth": {"type": "bearer", "token": MASK} if webhook and webhook.auth_token else None,
-        "headers": [{"key": h["key"], "value": h["value"]} for h in (webhook.headers if webhook else [])],
-        "enabled": bool(webhook and webhook.enabled),
-    }
-
-
-def automation_json(automation: Automation) -> dict[str, Any]:
-    return {
-        "id": automation.pk,
-        "name": automation.name,
-        "trigger": {
-            "event": automation.trigger_event,
-            "type": automation.trigger_type,
-            "conditions": automation.conditions,
-        },
-        "steps": [step_json(step) for step in automation.steps.all()],
-        "reentry": automation.reentry,
-        "status": automation.status,
-        "runs": {
-            "active": automation.runs.filter(status=Run.Status.ACTIVE).count(),
-            "total": automation.runs.count(),
-        },
-        "createdAt": brevo_time(automation.created_at),
-        "modifiedAt": brevo_time(automation.modified_at),
-    }
 
 
 def apply_fields(automation: Automation, data: dict[str, Any]) -> None:
@@ -149,7 +111,7 @@ def save(automation: Automation, specs: list[automation_steps.StepSpec]) -> None
         "`event` (the trigger event's payload) with `includeEvent`."
     ),
     request=s.AutomationCreateSerializer,
-    responses={201: OpenApiResponse(description='`{"id": 123}`'), **ERRORS},
+    responses={201: CreatedSerializer, **ERRORS},
     tags=TAGS,
 )
 @api_view(["GET", "POST"])
@@ -160,14 +122,14 @@ def automations(request: Request) -> Response:
         automation = Automation(account=account)
         apply_fields(automation, data)
         save(automation, data["steps"])
-        return Response({"id": automation.pk}, status=201)
+        return Response(CreatedSerializer({"id": automation.pk}).data, status=201)
     found = Automation.objects.filter(account=account).prefetch_related("steps__webhook")
     status = request.query_params.get("status")
     if status is not None:
         if status not in Automation.Status.values:
             raise Invalid("status must be draft, active or paused.")
         found = found.filter(status=status)
-    return Response({"automations": [automation_json(a) for a in found]})
+    return Response(s.AutomationListSerializer({"automations": found}).data)
 
 
 @extend_schema(
@@ -204,7 +166,7 @@ def automations(request: Request) -> Response:
 def automation(request: Request, automationId: int) -> Response:
     found = get_automation_for_caller(request, automationId)
     if request.method == "GET":
-        return Response(automation_json(found))
+        return Response(s.AutomationSerializer(found).data)
     if request.method == "DELETE":
         automation_steps.delete(found)
         return Response(status=204)
@@ -214,32 +176,6 @@ def automation(request: Request, automationId: int) -> Response:
         apply_fields(found, data)
         save(found, data["steps"] if "steps" in data else kept_steps(found))
     return Response(status=204)
-
-
-def run_json(run: Run, calls: list[Any]) -> dict[str, Any]:
-    return {
-        "id": run.pk,
-        "email": run.email,
-        "contactId": run.contact.brevo_id if run.contact else None,
-        "eventId": run.event.public_id if run.event else None,
-        "status": run.status,
-        "stopReason": run.stop_reason,
-        "position": run.position,
-        "dueAt": brevo_time(run.due_at) if run.status == Run.Status.ACTIVE else None,
-        "startedAt": brevo_time(run.started_at),
-        "finishedAt": brevo_time(run.finished_at),
-        "calls": [
-            {
-                "stepId": getattr(getattr(delivery.webhook, "automation_step", None), "pk", None),
-                "deliveryId": delivery.pk,
-                "messageId": delivery.webhook_message_id,
-                "status": delivery.status,
-                "attemptCount": delivery.attempt_count,
-                "createdAt": brevo_time(delivery.created_at),
-            }
-            for delivery in calls
-        ],
-    }
 
 
 @extend_schema(
@@ -267,5 +203,5 @@ def runs(request: Request, automationId: int) -> Response:
             raise Invalid("status must be one of " + ", ".join(Run.Status.values) + ".")
         rows = rows.filter(status=status)
     page = list(rows.select_related("contact", "event")[offset : offset + limit])
-    calls = calls_of(found, page)
-    return Response({"runs": [run_json(run, calls.get(run.pk, [])) for run in page], "count": rows.count()})
+    answer = s.RunListSerializer({"runs": page, "count": rows.count()}, context={"calls": calls_of(found, page)})
+    return Response(answer.data)
