@@ -43,8 +43,8 @@ from webhooks.models import MASK, Delivery, unmask_url
 CONDITIONS = ("listId", "linkContains", "tag", "attribute")
 
 
-# Unlike Brevo's /v3/webhooks, which ignores unknown fields as Brevo does, our own API refuses
-# them (/api/events too): here a misspelt field would change what an automation does, as
+# Unlike /v3/webhooks, which ignores fields it does not know, this API refuses them (as
+# /api/events does): here a misspelt field would change what an automation does, as
 # `"conditions": {"listID": 7}` would start it for every list. (The docstring is the OpenAPI
 # description of each object.)
 class StrictSerializer(serializers.Serializer):
