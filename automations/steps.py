@@ -44,6 +44,10 @@ class TooManyWebhooks(Exception):
     """Saving would pass the account's webhook limit; str() says so."""
 
 
+class StepGone(ValueError):
+    """A step to keep is not (or no longer) a step of the automation, or not of the spec's kind."""
+
+
 def limit_error(needed: int, available: int) -> str:
     limit = settings.WEBHOOKS_MAX_PER_ACCOUNT
     return _(
@@ -57,8 +61,9 @@ def limit_error(needed: int, available: int) -> str:
 def save(automation: Automation, specs: list[StepSpec]) -> None:
     """Save `automation` and make its steps exactly `specs`, in order; all or nothing.
 
-    Raises TooManyWebhooks when the account would pass the webhook limit, and ValueError for
-    a step id that is not the automation's (the callers check ids first).
+    Raises TooManyWebhooks when the account would pass the webhook limit, and StepGone for a
+    step id that is not the automation's (the callers check ids first, but another request may
+    have removed the step since).
     """
     # Locking the account serialises this with adding webhooks, so the limit cannot be overshot.
     Account.objects.select_for_update().get(pk=automation.account_id)
@@ -72,7 +77,7 @@ def save(automation: Automation, specs: list[StepSpec]) -> None:
 
     kept = {spec.id for spec in specs if spec.id is not None}
     if not kept <= set(existing):
-        raise ValueError(f"steps {sorted(kept - set(existing))} are not steps of automation {automation.pk}")
+        raise StepGone(f"The automation has no step {', '.join(map(str, sorted(kept - set(existing))))}.")
     removed = [step for pk, step in existing.items() if pk not in kept]
     # A step's webhook goes with it (and takes the step along: Step.webhook cascades).
     Webhook.objects.filter(pk__in=[s.webhook_id for s in removed if s.webhook_id]).delete()
@@ -81,7 +86,7 @@ def save(automation: Automation, specs: list[StepSpec]) -> None:
     for position, spec in enumerate(specs):
         step = existing[spec.id] if spec.id is not None else Step(automation=automation, kind=spec.kind)
         if step.kind != spec.kind:
-            raise ValueError(f"step {step.pk} is a {step.kind} step, not {spec.kind}")
+            raise StepGone(f"Step {step.pk} is a {step.kind} step; a step keeps its type.")
         step.position = position
         if spec.kind == Step.Kind.WAIT:
             step.wait_seconds = spec.seconds

@@ -263,12 +263,14 @@ SPECTACULAR_SETTINGS = {
         "WebhookStepTypeEnum": ["webhook"],
         "AutomationStatusEnum": ["draft", "active", "paused"],
         "RunStatusEnum": ["active", "done", "stopped"],
-        "DeliveryStatusEnum": ["pending", "sending", "succeeded", "failed", "cancelled", "waiting", "batched"],
+        # The choices themselves (values and labels), as the delivery log and the run history use them.
+        "DeliveryStatusEnum": "webhooks.models.Delivery.Status",
     },
     # What drf-spectacular cannot say alone: the events of each type, patterns, links.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "webhooks.api.schema.postprocess",
+        "automations.api.schema.postprocess",
     ],
 }
 # Seconds between the attempts of a delivery: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, so

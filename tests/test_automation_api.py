@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 
+import jsonschema
 import pytest
+import requests
+import schemathesis
 from django.test import Client
+from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
+from schemathesis.core.transport import Response as SchemathesisResponse
 
+import catalog
+from automations.api import schema as automation_schema
+from automations.api import views as api_views
+from automations.api.serializers import AutomationCreateSerializer, AutomationUpdateSerializer, Conflict
 from automations.models import Automation, Run, Step
+from automations.steps import StepSpec
 from events import emit
 from tests.automation_world import added_to_list, call, make_automation, wait
 from webhooks.models import AUTOMATION_EVENT, Delivery, Webhook
@@ -192,8 +205,19 @@ def test_runs_lists_each_contacts_progress_and_calls(api_client, account):
         ({"steps": [{"type": "webhook", "url": "ftp://example.com"}]}, "url"),
         ({"steps": [{"type": "webhook", "url": HOOK, "headers": [{"key": "Host", "value": "x"}]}]}, "Host"),
         ({"steps": [{"type": "webhook", "url": HOOK, "auth": {"type": "bearer", "token": "••••••"}}]}, "token"),
-        ({"steps": [{"type": "wait", "seconds": 5, "id": 1}]}, "has no step"),
+        # A new automation has no steps to keep: its steps have no `id`.
+        ({"steps": [{"type": "wait", "seconds": 5, "id": 1}]}, "steps[0].id: Unknown field"),
         ({"steps": [], "status": "active"}, "at least one step"),
+        ({"status": "active", "steps": None}, "steps"),
+        # Unknown fields are refused at every level, never silently ignored.
+        ({"reentery": True}, "reentery: Unknown field; the fields are name, trigger, steps, reentry, status."),
+        ({"trigger": {"event": "click", "tpye": "marketing"}}, "trigger.tpye: Unknown field"),
+        (
+            {"trigger": {"event": "listAddition", "type": "marketing", "conditions": {"listID": 7}}},
+            "trigger.conditions.listID: Unknown field",
+        ),
+        ({"steps": [{"type": "webhook", "url": HOOK, "includeContacts": True}]}, "steps[0].includeContacts: Unknown"),
+        ({"steps": [{"type": "wait", "seconds": 5, "enabled": True}]}, "steps[0].enabled: Unknown field"),
     ],
 )
 def test_bad_input_is_a_400_with_code_and_message_and_nothing_is_saved(api_client, change, message):
@@ -221,10 +245,80 @@ def test_a_refused_update_changes_nothing(api_client, account):
         {"type": "wait", "id": other.steps.get().pk, "seconds": 5},
     ]
     response = put(api_client, f"/v3/automations/{automation.pk}", {"name": "New", "steps": steps})
-    assert response.status_code == 400 and "has no step" in response.json()["message"]
+    assert response.status_code == 409
+    assert response.json() == {
+        "code": "conflict",
+        "message": f"steps[1].id: The automation has no step {other.steps.get().pk}.",
+    }
     automation.refresh_from_db()
     step.webhook.refresh_from_db()
     assert automation.name == "Welcome" and step.webhook.url == HOOK and other.steps.count() == 1
+
+
+def test_a_step_removed_by_another_request_meanwhile_is_a_409_not_a_500(account):
+    automation = make_automation(account, [wait(60), call(HOOK)])
+    wait_step, call_step = automation.steps.all()
+    specs = [StepSpec(kind="wait", id=wait_step.pk, seconds=5), StepSpec(kind="webhook", id=call_step.pk, url=HOOK)]
+    removed = wait_step.pk
+    wait_step.delete()  # after this request's body was checked against the steps it had
+    with pytest.raises(Conflict) as refused:
+        api_views.save(automation, specs)
+    assert (refused.value.status_code, refused.value.brevo_code) == (409, "conflict")
+    assert str(refused.value.detail) == f"steps: The automation has no step {removed}."
+    assert list(automation.steps.all()) == [call_step] and call_step.webhook.url == HOOK
+
+
+@pytest.mark.parametrize(
+    ("status", "change", "message"),
+    [
+        ("active", lambda steps: {"steps": []}, "steps: An active automation needs at least one step."),
+        ("draft", lambda steps: {"status": "active"}, "steps: An active automation needs at least one step."),
+        ("active", lambda steps: {"steps": [{"type": "wait", "id": steps[1], "seconds": 5}]}, "is a webhook step"),
+        ("active", lambda steps: {"steps": [{"type": "webhook", "id": steps[0], "url": HOOK}]}, "is a wait step"),
+    ],
+)
+def test_an_update_that_does_not_fit_the_automation_as_it_is_is_a_409(api_client, account, status, change, message):
+    # The body alone is right (the OpenAPI description allows it); the automation's state refuses it.
+    automation = make_automation(account, [wait(60), call(HOOK)] if status == "active" else [], status=status)
+    steps = list(automation.steps.values_list("pk", flat=True))
+    response = put(api_client, f"/v3/automations/{automation.pk}", change(steps))
+    assert response.status_code == 409, response.json()
+    assert response.json()["code"] == "conflict" and message in response.json()["message"]
+    automation.refresh_from_db()
+    assert automation.status == status and list(automation.steps.values_list("pk", flat=True)) == steps
+
+
+def test_an_update_that_asks_for_an_active_automation_without_steps_is_a_400(api_client, account):
+    automation = make_automation(account, [wait(60)], status="paused")
+    response = put(api_client, f"/v3/automations/{automation.pk}", {"status": "active", "steps": []})
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "invalid_parameter",
+        "message": "steps: An active automation needs at least one step.",
+    }
+    assert automation.steps.count() == 1
+
+
+@pytest.mark.parametrize("conditions", [None, {}, "absent"])
+def test_null_empty_or_no_conditions_all_mean_no_condition(api_client, account, conditions):
+    trigger = {"event": "listAddition", "type": "marketing"}
+    if conditions != "absent":
+        trigger["conditions"] = conditions
+    automation_id = post(api_client, "/v3/automations", body(trigger=trigger)).json()["id"]
+    automation = Automation.objects.get(pk=automation_id)
+    assert (automation.condition, automation.condition_attribute, automation.condition_value) == ("", "", "")
+    assert api_client.get(f"/v3/automations/{automation_id}").json()["trigger"]["conditions"] == {}
+    emit(account, [added_to_list("jane@example.com", 8)])  # any list starts it
+    assert Run.objects.filter(automation=automation).count() == 1
+
+
+def test_an_update_may_send_a_step_back_as_get_shows_it(api_client, account):
+    automation = make_automation(account, [call(HOOK, contact=True)])
+    [shown] = api_client.get(f"/v3/automations/{automation.pk}").json()["steps"]
+    assert shown["enabled"] is True
+    assert put(api_client, f"/v3/automations/{automation.pk}", {"steps": [shown]}).status_code == 204
+    step = automation.steps.get()
+    assert (step.pk, step.include_contact, step.webhook.url) == (shown["id"], True, HOOK)
 
 
 def test_another_accounts_automation_is_a_404_and_stays_as_it_is(stranger_api_client, account):
@@ -276,3 +370,134 @@ def test_the_openapi_description_has_the_automations_api(client):
     assert "/v3/automations/{automationId}/runs" in schema["paths"]
     step = schema["components"]["schemas"]["StepRequest"]
     assert step["discriminator"]["mapping"].keys() == {"wait", "webhook"}
+
+
+def as_json_schema(node: object) -> object:
+    """An OpenAPI 3.0 schema as JSON Schema: `nullable: true` becomes "or null"."""
+    if isinstance(node, list):
+        return [as_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: as_json_schema(value) for key, value in node.items() if key != "nullable"}
+    return {"anyOf": [converted, {"type": "null"}]} if node.get("nullable") else converted
+
+
+def request_schema(component: str) -> jsonschema.Draft4Validator:
+    components = SchemaGenerator().get_schema(request=None, public=True)["components"]
+    return jsonschema.Draft4Validator(
+        {"$ref": f"#/components/schemas/{component}", "components": as_json_schema(components)}
+    )
+
+
+TRIGGER_NAMES = sorted({name for type in catalog.TYPE_LABELS for name in catalog.subscription_names(type)} | {"nope"})
+CONDITIONS = [
+    "absent", None, {}, {"listId": 7}, {"linkContains": "sale"}, {"tag": "welcome"},
+    {"attribute": "PLAN", "value": "pro"}, {"attribute": "PLAN", "value": ""}, {"listId": 7, "tag": "x"},
+    {"value": "x"}, {"attribute": "PLAN"}, {"listId": 0}, {"listId": "7"}, {"Tag": "x"},
+    # Text that is only what str.strip() removes is blank; a zero-width no-break space is not.
+    {"tag": " \u3000"}, {"attribute": "\t", "value": "x"}, {"linkContains": "\x1c\x85"}, {"tag": "\ufeff"},
+]  # fmt: skip
+
+
+def test_the_description_of_a_trigger_allows_exactly_what_the_api_accepts(db):
+    """Every event of both types (and aliases, and one that is not), with every kind of condition:
+    the OpenAPI description and the validation agree on each (the fuzz test skips this body's
+    coverage phase, whose boundaries take minutes)."""
+    schema = request_schema("AutomationCreateRequest")
+    disagreements, accepted = [], 0
+    for type in ["absent", *catalog.TYPE_LABELS]:
+        for name in TRIGGER_NAMES:
+            for conditions in CONDITIONS:
+                trigger: dict[str, object] = {"event": name}
+                if type != "absent":
+                    trigger["type"] = type
+                if conditions != "absent":
+                    trigger["conditions"] = conditions
+                document = {"name": "Welcome", "trigger": trigger}
+                valid = AutomationCreateSerializer(data=document, context={"steps": {}}).is_valid()
+                accepted += valid
+                if valid != schema.is_valid(document):
+                    disagreements.append((trigger, valid))
+    assert not disagreements, disagreements
+    assert accepted > 100
+
+
+@pytest.mark.parametrize(
+    ("document", "valid"),
+    [
+        ({"name": "A", "trigger": {"event": "sent"}, "status": "active"}, False),
+        ({"name": "A", "trigger": {"event": "sent"}, "status": "active", "steps": []}, False),
+        (
+            {"name": "A", "trigger": {"event": "sent"}, "status": "active", "steps": [{"type": "wait", "seconds": 1}]},
+            True,
+        ),
+        ({"name": "A", "trigger": {"event": "sent"}, "status": "paused"}, True),
+        ({"name": "A", "trigger": {"event": "sent"}, "extra": 1}, False),
+        ({"name": "A", "trigger": {"event": "sent"}, "steps": [{"type": "wait", "seconds": 1, "id": 5}]}, False),
+        ({"name": "A", "trigger": {"event": "sent"}, "steps": [{"type": "webhook", "url": HOOK, "x": 1}]}, False),
+        ({"name": "A", "trigger": {"event": "sent"}, "steps": [{"type": "webhook", "url": "hook"}]}, False),
+    ],
+)
+def test_the_description_of_a_create_allows_what_the_api_accepts(db, document, valid):
+    assert AutomationCreateSerializer(data=document, context={"steps": {}}).is_valid() is valid
+    assert request_schema("AutomationCreateRequest").is_valid(document) is valid
+
+
+@pytest.mark.parametrize(
+    ("document", "valid"),
+    [
+        ({"status": "active"}, True),  # the automation's own steps: a 409 if it has none
+        ({"status": "active", "steps": []}, False),
+        ({"steps": []}, True),  # a 409 if the automation is active
+        ({"steps": [{"type": "webhook", "url": HOOK, "id": 5, "enabled": False}]}, True),
+        ({"steps": [{"type": "wait", "seconds": 5, "enabled": False}]}, False),
+        ({"nmae": "A"}, False),
+    ],
+)
+def test_the_description_of_an_update_allows_what_the_api_accepts(db, document, valid):
+    serializer = AutomationUpdateSerializer(data=document, context={"steps": {}})
+    try:
+        accepted = serializer.is_valid()
+    except Conflict:
+        accepted = True  # the body is right; the automation (here without steps) refuses it
+    assert accepted is valid
+    assert request_schema("AutomationUpdateRequest").is_valid(document) is valid
+
+
+def conforms(response: object, operation_id: str) -> None:
+    """Raises unless `response` (of the test client) is one the OpenAPI description documents."""
+    operation = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
+    request = requests.Request("GET", f"http://testserver{response.request['PATH_INFO']}").prepare()
+    answer = SchemathesisResponse(
+        response.status_code, {"content-type": [response["Content-Type"]]}, response.content, request, 0.0, True
+    )
+    operation.find_operation_by_id(operation_id).validate_response(answer)
+
+
+def test_every_answer_is_the_one_the_description_documents(api_client, account):
+    automation = make_automation(
+        account,
+        [call(HOOK, auth_token="tok-1", headers=[{"key": "X-Tenant", "value": ""}]), wait(3600)],
+        condition="listId",
+        value="7",
+    )
+    make_automation(account, [], event="contactUpdated", condition="attribute", attribute="PLAN", value="pro")
+    make_automation(account, [wait(5)], event="click", type="transactional", condition="tag", value="x", status="draft")
+    emit(account, [added_to_list("jane@example.com", 7, contact_id=4711), added_to_list("joe@example.com", 7)])
+    Run.objects.filter(email="joe@example.com").update(status=Run.Status.DONE, finished_at=timezone.now())
+
+    conforms(api_client.get("/v3/automations"), "getAutomations")
+    conforms(api_client.get(f"/v3/automations/{automation.pk}"), "getAutomation")
+    for status in Delivery.Status.values:  # a call is a delivery, in any of its states
+        Delivery.objects.filter(event=AUTOMATION_EVENT).update(status=status)
+        runs = api_client.get(f"/v3/automations/{automation.pk}/runs")
+        assert {call["status"] for run in runs.json()["runs"] for call in run["calls"]} == {status}
+        conforms(runs, "getAutomationRuns")
+
+
+def test_the_blank_text_the_description_refuses_is_what_the_api_strips():
+    # The conditions' texts are stripped with str.strip(); the description lists what it removes.
+    blank = re.compile(f"[{automation_schema.WHITESPACE}]")
+    assert [c for c in map(chr, range(sys.maxunicode + 1)) if blank.fullmatch(c)] == [
+        c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()
+    ]

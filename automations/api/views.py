@@ -22,19 +22,27 @@ from automations.api import serializers as s
 from automations.history import calls_of
 from automations.models import Automation, Run, Step
 from webhooks.api.errors import Invalid
-from webhooks.api.serializers import ErrorSerializer, brevo_time
+from webhooks.api.serializers import CreatedSerializer, ErrorSerializer
 from webhooks.api.views import MAX_ID, int_param, validated
-from webhooks.models import MASK, mask_url
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Bad request"),
     401: OpenApiResponse(ErrorSerializer, description="Missing, wrong or revoked api-key"),
 }
 NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="Automation ID not found")}
+CONFLICT = {
+    409: OpenApiResponse(
+        ErrorSerializer,
+        description="The body does not fit the automation as it is: a step `id` it does not have (or of "
+        "another type), or an active automation left without steps",
+    )
+}
 AUTOMATION_ID = OpenApiParameter(
     "automationId", OpenApiTypes.INT, OpenApiParameter.PATH, description="Id of the automation"
 )
 TAGS = ["Automations (brevo-hooks)"]
+# The pages of the run history, as for the delivery log.
+MAX_LIMIT, MAX_OFFSET = 500, 10**9
 
 
 def get_automation_for_caller(request: Request, automation_id: int) -> Automation:
@@ -42,43 +50,6 @@ def get_automation_for_caller(request: Request, automation_id: int) -> Automatio
         return Automation.objects.get(pk=min(automation_id, MAX_ID), account=request.user.account)
     except Automation.DoesNotExist:
         raise NotFound("Automation not found") from None
-
-
-def step_json(step: Step) -> dict[str, Any]:
-    if step.kind == Step.Kind.WAIT:
-        return {"id": step.pk, "type": "wait", "seconds": step.wait_seconds}
-    webhook = step.webhook
-    return {
-        "id": step.pk,
-        "type": "webhook",
-        "url": mask_url(webhook.url) if webhook else "",
-        "includeContact": step.include_contact,
-        "includeEvent": step.include_event,
-        "auth": {"type": "bearer", "token": MASK} if webhook and webhook.auth_token else None,
-        "headers": [{"key": h["key"], "value": h["value"]} for h in (webhook.headers if webhook else [])],
-        "enabled": bool(webhook and webhook.enabled),
-    }
-
-
-def automation_json(automation: Automation) -> dict[str, Any]:
-    return {
-        "id": automation.pk,
-        "name": automation.name,
-        "trigger": {
-            "event": automation.trigger_event,
-            "type": automation.trigger_type,
-            "conditions": automation.conditions,
-        },
-        "steps": [step_json(step) for step in automation.steps.all()],
-        "reentry": automation.reentry,
-        "status": automation.status,
-        "runs": {
-            "active": automation.runs.filter(status=Run.Status.ACTIVE).count(),
-            "total": automation.runs.count(),
-        },
-        "createdAt": brevo_time(automation.created_at),
-        "modifiedAt": brevo_time(automation.modified_at),
-    }
 
 
 def apply_fields(automation: Automation, data: dict[str, Any]) -> None:
@@ -109,12 +80,16 @@ def kept_steps(automation: Automation) -> list[automation_steps.StepSpec]:
 
 
 def save(automation: Automation, specs: list[automation_steps.StepSpec]) -> None:
+    # A body that asks for this itself was refused with a 400 (AutomationCreateSerializer);
+    # here an update leaves an active automation with no steps, or activates one that has none.
     if automation.status == Automation.Status.ACTIVE and not specs:
-        raise Invalid("steps: An active automation needs at least one step.")
+        raise s.Conflict(f"steps: {s.ACTIVE_NEEDS_A_STEP}")
     try:
         automation_steps.save(automation, specs)
     except automation_steps.TooManyWebhooks as exc:
         raise Invalid(str(exc), code="bad_request") from None
+    except automation_steps.StepGone as exc:  # removed by another request since the body was checked
+        raise s.Conflict(f"steps: {exc}") from None
 
 
 @extend_schema(
@@ -136,7 +111,7 @@ def save(automation: Automation, specs: list[automation_steps.StepSpec]) -> None
         "`event` (the trigger event's payload) with `includeEvent`."
     ),
     request=s.AutomationCreateSerializer,
-    responses={201: OpenApiResponse(description='`{"id": 123}`'), **ERRORS},
+    responses={201: CreatedSerializer, **ERRORS},
     tags=TAGS,
 )
 @api_view(["GET", "POST"])
@@ -147,14 +122,14 @@ def automations(request: Request) -> Response:
         automation = Automation(account=account)
         apply_fields(automation, data)
         save(automation, data["steps"])
-        return Response({"id": automation.pk}, status=201)
+        return Response(CreatedSerializer({"id": automation.pk}).data, status=201)
     found = Automation.objects.filter(account=account).prefetch_related("steps__webhook")
     status = request.query_params.get("status")
     if status is not None:
         if status not in Automation.Status.values:
             raise Invalid("status must be draft, active or paused.")
         found = found.filter(status=status)
-    return Response({"automations": [automation_json(a) for a in found]})
+    return Response(s.AutomationListSerializer({"automations": found}).data)
 
 
 @extend_schema(
@@ -169,10 +144,14 @@ def automations(request: Request) -> Response:
     methods=["PUT"],
     operation_id="updateAutomation",
     summary="Update an automation (our addition)",
-    description="Any of the fields of a create. `steps` replaces the steps: give a kept step's `id`.",
+    description=(
+        "Any of the fields of a create. `steps` replaces the steps: give a kept step's `id`, as GET shows it. "
+        "A 409 when the body does not fit the automation as it is now: an `id` that is not one of its steps "
+        "(or is a step of the other type), or an update that leaves it active without steps."
+    ),
     parameters=[AUTOMATION_ID],
     request=s.AutomationUpdateSerializer,
-    responses={204: None, **ERRORS, **NOT_FOUND},
+    responses={204: None, **ERRORS, **NOT_FOUND, **CONFLICT},
     tags=TAGS,
 )
 @extend_schema(
@@ -187,7 +166,7 @@ def automations(request: Request) -> Response:
 def automation(request: Request, automationId: int) -> Response:
     found = get_automation_for_caller(request, automationId)
     if request.method == "GET":
-        return Response(automation_json(found))
+        return Response(s.AutomationSerializer(found).data)
     if request.method == "DELETE":
         automation_steps.delete(found)
         return Response(status=204)
@@ -199,32 +178,6 @@ def automation(request: Request, automationId: int) -> Response:
     return Response(status=204)
 
 
-def run_json(run: Run, calls: list[Any]) -> dict[str, Any]:
-    return {
-        "id": run.pk,
-        "email": run.email,
-        "contactId": run.contact.brevo_id if run.contact else None,
-        "eventId": run.event.public_id if run.event else None,
-        "status": run.status,
-        "stopReason": run.stop_reason,
-        "position": run.position,
-        "dueAt": brevo_time(run.due_at) if run.status == Run.Status.ACTIVE else None,
-        "startedAt": brevo_time(run.started_at),
-        "finishedAt": brevo_time(run.finished_at),
-        "calls": [
-            {
-                "stepId": getattr(getattr(delivery.webhook, "automation_step", None), "pk", None),
-                "deliveryId": delivery.pk,
-                "messageId": delivery.webhook_message_id,
-                "status": delivery.status,
-                "attemptCount": delivery.attempt_count,
-                "createdAt": brevo_time(delivery.created_at),
-            }
-            for delivery in calls
-        ],
-    }
-
-
 @extend_schema(
     operation_id="getAutomationRuns",
     summary="List the runs of an automation, newest first (our addition)",
@@ -232,8 +185,8 @@ def run_json(run: Run, calls: list[Any]) -> dict[str, Any]:
     parameters=[
         AUTOMATION_ID,
         OpenApiParameter("status", str, enum=Run.Status.values),
-        OpenApiParameter("limit", int, default=50, description="1 to 500"),
-        OpenApiParameter("offset", int, default=0),
+        OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, default=50),
+        OpenApiParameter("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}, default=0),
     ],
     responses={200: s.RunListSerializer, **ERRORS, **NOT_FOUND},
     tags=TAGS,
@@ -241,8 +194,8 @@ def run_json(run: Run, calls: list[Any]) -> dict[str, Any]:
 @api_view(["GET"])
 def runs(request: Request, automationId: int) -> Response:
     found = get_automation_for_caller(request, automationId)
-    limit = int_param(request, "limit", 50, 1, 500)
-    offset = int_param(request, "offset", 0, 0, 10**9)
+    limit = int_param(request, "limit", 50, 1, MAX_LIMIT)
+    offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
     rows = found.runs.all()
     status = request.query_params.get("status")
     if status is not None:
@@ -250,5 +203,5 @@ def runs(request: Request, automationId: int) -> Response:
             raise Invalid("status must be one of " + ", ".join(Run.Status.values) + ".")
         rows = rows.filter(status=status)
     page = list(rows.select_related("contact", "event")[offset : offset + limit])
-    calls = calls_of(found, page)
-    return Response({"runs": [run_json(run, calls.get(run.pk, [])) for run in page], "count": rows.count()})
+    answer = s.RunListSerializer({"runs": page, "count": rows.count()}, context={"calls": calls_of(found, page)})
+    return Response(answer.data)
