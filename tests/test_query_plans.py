@@ -95,7 +95,7 @@ def test_the_sweep_reads_an_index(history):
     due = Delivery.objects.due(now).filter(is_test=False)
     assert_uses_an_index(plan(due.filter(enqueued_at__isnull=True)))
     assert_uses_an_index(plan(due.filter(enqueued_at__lt=now)))
-    assert_uses_an_index(plan(Delivery.objects.filter(status="sending", lease_expires_at__lt=now)))
+    assert_uses_an_index(plan(Delivery.objects.lease_expired(now)))
     assert_uses_an_index(plan(Delivery.objects.filter(status="waiting").values("webhook_id")))
 
 

@@ -35,7 +35,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, g
 from prometheus_client.core import GaugeMetricFamily, Metric
 from redis.exceptions import RedisError
 
-from webhooks.models import Delivery, Webhook
+from webhooks.models import UNFINISHED, Delivery, Webhook
 
 logger = logging.getLogger(__name__)
 
@@ -126,13 +126,11 @@ class StateCollector:
         """The queries behind the gauges (tests/test_retention.py checks their plans)."""
         return {
             # (status, next_attempt_at) index
-            "by_status": Delivery.objects.filter(
-                status__in=[Delivery.Status.PENDING, Delivery.Status.WAITING, Delivery.Status.SENDING]
-            )
+            "by_status": Delivery.objects.filter(status__indexed_as=UNFINISHED)
             .values_list("status")
             .annotate(count=Count("id"))
             .order_by(),
-            "later": Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__gt=now).order_by(),
+            "later": Delivery.objects.later(now).order_by(),
             "oldest_due": Delivery.objects.due(now).order_by("next_attempt_at").values_list("next_attempt_at"),
             # (enabled, paused_until) index
             "paused": Webhook.objects.filter(enabled=True, paused_until__gt=now).order_by(),

@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy, ngettext
 import catalog
 from accounts.models import Account
 from brevo_hooks.bulk_insert import insert_returning_ids
+from brevo_hooks.partial_index import IndexedAs
 from catalog.payloads import encode
 from webhooks import signing, sql
 from webhooks.fields import OrderedJSONField
@@ -311,6 +312,13 @@ OWED_COLUMNS = (
 )  # fmt: skip
 
 
+# The conditions of Delivery's partial indexes. Queries that want one of them name it
+# with `status__indexed_as` (brevo_hooks.partial_index), so that SQLite uses it too.
+UNFINISHED = ["pending", "waiting", "sending"]
+FINISHED = ["succeeded", "failed", "cancelled"]
+SENDING = ["sending"]
+
+
 class DeliveryQuerySet(models.QuerySet["Delivery"]):
     def claim(
         self, ids: Iterable[int], lease: timedelta, webhooks: Callable[[set[int]], Mapping[int, Webhook]] | None = None
@@ -378,7 +386,19 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
 
     def due(self, now: datetime) -> DeliveryQuerySet:
         """Pending deliveries whose time has come."""
-        return self.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+        return self.filter(status__indexed_as=UNFINISHED, status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+
+    def later(self, now: datetime) -> DeliveryQuerySet:
+        """Pending deliveries that wait for a retry (or for an endpoint's pause to end)."""
+        return self.filter(status__indexed_as=UNFINISHED, status=Delivery.Status.PENDING, next_attempt_at__gt=now)
+
+    def lease_expired(self, now: datetime) -> DeliveryQuerySet:
+        """Deliveries still "sending" after their claim's lease ran out: their worker stopped."""
+        return self.filter(status__indexed_as=SENDING, lease_expires_at__lt=now)
+
+    def finished(self) -> DeliveryQuerySet:
+        """Delivered, failed for good or cancelled."""
+        return self.filter(status__indexed_as=FINISHED)
 
     def retryable(self, now: datetime | None = None) -> DeliveryQuerySet:
         """The deliveries that "Retry now" may send again at once (the rule of Delivery.can_retry_now).
@@ -443,11 +463,11 @@ class Delivery(SentAs, models.Model):
             # batched webhooks (status 'waiting'), the admin's Delivery queues.
             models.Index(
                 fields=["status", "next_attempt_at"],
-                condition=models.Q(status__in=["pending", "waiting", "sending"]),
+                condition=models.Q(status__in=UNFINISHED),
                 name="delivery_unfinished_idx",
             ),
             # The sweep: leases of workers that died (sweeper.reclaim_expired_leases).
-            models.Index(fields=["lease_expires_at"], condition=models.Q(status="sending"), name="delivery_lease_idx"),
+            models.Index(fields=["lease_expires_at"], condition=models.Q(status=SENDING[0]), name="delivery_lease_idx"),
             # The delivery log of a webhook, by status, newest first; and what a retry may send.
             models.Index(fields=["webhook", "status", "created_at"]),
             # The delivery log of a webhook unfiltered, newest first (webhooks.deliveries.delivery_page):
@@ -461,7 +481,7 @@ class Delivery(SentAs, models.Model):
             # status index it would read every finished delivery (nearly the whole table) and sort them.
             models.Index(
                 fields=["created_at"],
-                condition=models.Q(status__in=["succeeded", "failed", "cancelled"]),
+                condition=models.Q(status__in=FINISHED),
                 name="delivery_finished_created_idx",
             ),
         ]
@@ -528,6 +548,9 @@ class Delivery(SentAs, models.Model):
         if "attempts" in getattr(self, "_prefetched_objects_cache", {}):
             return max(self.attempts.all(), key=lambda attempt: attempt.number, default=None)
         return self.attempts.order_by("-number").first()
+
+
+Delivery._meta.get_field("status").register_lookup(IndexedAs)
 
 
 class Attempt(models.Model):

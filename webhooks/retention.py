@@ -38,8 +38,6 @@ BATCH = 1000
 # How long one periodic run may take; the next run goes on where it stopped.
 RUN_SECONDS = 20.0
 LOCK_KEY = "brevo-hooks:retention-lock"
-# The same list as the condition of the index delivery_finished_created_idx (webhooks.models).
-FINISHED = [Delivery.Status.SUCCEEDED, Delivery.Status.FAILED, Delivery.Status.CANCELLED]
 
 
 def history_start(now: datetime | None = None) -> datetime | None:
@@ -93,7 +91,7 @@ def delete_where_in(model: type[models.Model], column: str, ids: list[int]) -> i
 def old_deliveries(before: datetime) -> QuerySet[Delivery]:
     """Finished deliveries created before `before`, oldest first."""
     # Served by the partial index delivery_finished_created_idx: read in order, as many rows as the LIMIT.
-    return Delivery.objects.filter(created_at__lt=before, status__in=FINISHED).order_by("created_at")
+    return Delivery.objects.finished().filter(created_at__lt=before).order_by("created_at")
 
 
 def old_events(before: datetime) -> QuerySet[Event]:

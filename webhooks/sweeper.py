@@ -62,7 +62,7 @@ def take_lock() -> bool:
 def reclaim_expired_leases(now: datetime) -> int:
     """Give back deliveries whose worker died while sending them."""
     expired = list(
-        Delivery.objects.filter(status=Delivery.Status.SENDING, lease_expires_at__lt=now).values_list(
+        Delivery.objects.lease_expired(now).values_list(
             "pk", "is_test", "attempt_count", "webhook__url", "payload"
         )
     )
@@ -76,7 +76,7 @@ def reclaim_expired_leases(now: datetime) -> int:
         Attempt.objects.filter(
             delivery_id__in=[row[0] for row in expired], response_status__isnull=True, error=""
         ).update(error=LOST_ATTEMPT)
-        still_expired = Delivery.objects.filter(status=Delivery.Status.SENDING, lease_expires_at__lt=now)
+        still_expired = Delivery.objects.lease_expired(now)
         # A test send is never retried: it failed.
         still_expired.filter(pk__in=[pk for pk, is_test, *_ in expired if is_test]).update(
             status=Delivery.Status.FAILED, completed_at=now, lease_expires_at=None, claim_token=None
