@@ -62,9 +62,7 @@ def take_lock() -> bool:
 def reclaim_expired_leases(now: datetime) -> int:
     """Give back deliveries whose worker died while sending them."""
     expired = list(
-        Delivery.objects.lease_expired(now).values_list(
-            "pk", "is_test", "attempt_count", "webhook__url", "payload"
-        )
+        Delivery.objects.lease_expired(now).values_list("pk", "is_test", "attempt_count", "webhook__url", "payload")
     )
     if not expired:
         return 0
