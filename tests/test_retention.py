@@ -115,7 +115,9 @@ def test_a_worker_prunes_by_itself_every_interval(account, make_webhook, worker_
     # A round deletes attempts, then deliveries, then the events nothing refers to any
     # more, each in its own short transaction: wait for the last of them.
     def pruned() -> bool:
-        return not (Delivery.objects.filter(pk=old.pk).exists() or Event.objects.filter(pk=old.event_record_id).exists())
+        return not (
+            Delivery.objects.filter(pk=old.pk).exists() or Event.objects.filter(pk=old.event_record_id).exists()
+        )
 
     wait_until(pruned, timeout=30, interval=0.2)
     assert Delivery.objects.filter(pk=new.pk).exists()
