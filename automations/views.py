@@ -65,6 +65,18 @@ class Editor:
             return False
         return valid
 
+    def steps_gone(self, automation: Automation) -> None:
+        """After StepGone: the forms of the steps the automation no longer has say so, and the steps too."""
+        stored = set(automation.steps.values_list("pk", "kind"))
+        for step in self.steps:
+            pk = step.cleaned_data.get("id")
+            if pk is not None and (pk, step.cleaned_data.get("kind")) not in stored:
+                step.step_gone()
+        self.steps_error = _(
+            "Nothing was saved: a step of this automation was removed meanwhile, in another window or through "
+            "the API. Reload the page to see the automation as it is now."
+        )
+
 
 @account_required
 @require_http_methods(["GET", "POST"])
@@ -117,7 +129,11 @@ def posted_editor(data: QueryDict, automation: Automation, existing: dict[int, S
 
 
 def save_editor(request: HttpRequest, automation: Automation, editor: Editor, action: str) -> HttpResponse:
-    """Save what `editor` checked and go back to the page, or show it again with why not (a 400)."""
+    """Save what `editor` checked and go back to the page, or show it again with why not.
+
+    A 400 for what the forms refuse or the webhook limit, a 409 for a step that another
+    request removed after this one checked the forms (saving is all or nothing).
+    """
     if not editor.is_valid(action):
         return show_editor(request, automation, editor, status=400)
     was = (automation.pk, automation.status)
@@ -127,12 +143,16 @@ def save_editor(request: HttpRequest, automation: Automation, editor: Editor, ac
     try:
         automation_steps.save(automation, [step.spec() for step in editor.steps])
     except automation_steps.TooManyWebhooks as exc:
-        # Nothing was saved: the page shows the automation as it still is.
-        automation.pk, automation.status = was
-        editor.steps_error = str(exc)
-        return show_editor(request, automation, editor, status=400)
-    messages.success(request, saved_message(action, automation))
-    return redirect("automations:edit", pk=automation.pk)
+        editor.steps_error, status = str(exc), 400
+    except automation_steps.StepGone:
+        editor.steps_gone(automation)
+        status = 409
+    else:
+        messages.success(request, saved_message(action, automation))
+        return redirect("automations:edit", pk=automation.pk)
+    # Nothing was saved: the page shows the automation as it still is.
+    automation.pk, automation.status = was
+    return show_editor(request, automation, editor, status=status)
 
 
 def saved_message(action: str, automation: Automation) -> str:
