@@ -66,7 +66,7 @@ class Editor:
         return valid
 
     def steps_gone(self, automation: Automation) -> None:
-        """After StepGone: the forms of the steps the automation no longer has say so, and the steps too."""
+        """After StepGone: each form whose step the automation no longer has says so, and so do the steps."""
         stored = set(automation.steps.values_list("pk", "kind"))
         for step in self.steps:
             pk = step.cleaned_data.get("id")
