@@ -137,21 +137,28 @@ class Book:
             return {}
         changing = {email for email, change in self.changes.items() if change.changes_something}
         load = changing | (wanted & set(self.changes))
-        stored: dict[str, Known] = {}
-        if load:
-            rows = Contact.objects.filter(account=self.account, email__in=list(load)).order_by()
-            if changing:
-                # Two batches changing one contact at once take turns (PostgreSQL; SQLite has one writer anyway).
-                rows = rows.select_for_update()
-            stored = {row[1]: Known(*row) for row in rows.values_list(*KNOWN_FIELDS)}
+        # Two batches changing one contact at once take turns (PostgreSQL; SQLite has one writer anyway).
+        stored = self.read(load, lock=bool(changing))
         creating = [change for email, change in self.changes.items() if email not in stored and not change.deleted]
         inserted = insert_new(self.account, creating, now)
         lost = [change.email for change in creating if change.email in load and change.email not in inserted]
-        if lost:
-            # Another batch created them a moment ago: update those instead.
-            rows = Contact.objects.select_for_update().filter(account=self.account, email__in=lost).order_by()
-            stored.update((row[1], Known(*row)) for row in rows.values_list(*KNOWN_FIELDS))
+        # Another batch created them a moment ago: update those instead.
+        stored.update(self.read(lost, lock=True))
         self.write(stored, now)
+        return self.remaining(stored, inserted, wanted)
+
+    def read(self, emails: Iterable[str], lock: bool) -> dict[str, Known]:
+        """The stored contacts of `emails`, by email; locked for update if `lock`."""
+        emails = list(emails)
+        if not emails:
+            return {}
+        rows = Contact.objects.filter(account=self.account, email__in=emails).order_by()
+        if lock:
+            rows = rows.select_for_update()
+        return {row[1]: Known(*row) for row in rows.values_list(*KNOWN_FIELDS)}
+
+    def remaining(self, stored: dict[str, Known], inserted: dict[str, Known], wanted: set[str]) -> dict[str, Known]:
+        """The contacts of `wanted` that exist after this batch: stored and not deleted, or inserted."""
         remaining = {email: c for email, c in stored.items() if not self.changes[email].deleted}
         remaining.update(inserted)
         return {email: contact for email, contact in remaining.items() if email in wanted}

@@ -143,6 +143,8 @@ class AutomationForm(forms.ModelForm):
 # A Wait in the editor: an amount of minutes, hours or days (seconds only for what the API made).
 UNIT_CHOICES = [("60", gettext_lazy("minutes")), ("3600", gettext_lazy("hours")), ("86400", gettext_lazy("days"))]
 SECONDS = ("1", gettext_lazy("seconds"))
+# A posted step id that is not (or no longer) one of the automation's steps.
+STEP_GONE = gettext_lazy("This step is no longer part of the automation: reload the page.")
 
 
 def wait_initial(seconds: int) -> dict[str, str]:
@@ -248,8 +250,12 @@ class StepForm(forms.Form):
     def clean_id(self) -> int | None:
         pk = self.cleaned_data["id"]
         if pk is not None and (self.step is None or self.step.pk != pk):
-            raise ValidationError(_("This step is no longer part of the automation: reload the page."))
+            raise ValidationError(STEP_GONE)
         return pk
+
+    def step_gone(self) -> None:
+        """Say next to this form that its step went after the form was checked (removed by another request)."""
+        self.add_error("id", STEP_GONE)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

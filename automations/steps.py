@@ -68,13 +68,24 @@ def save(automation: Automation, specs: list[StepSpec]) -> None:
     # Locking the account serialises this with adding webhooks, so the limit cannot be overshot.
     Account.objects.select_for_update().get(pk=automation.account_id)
     existing = {step.pk: step for step in automation.steps.select_related("webhook")} if automation.pk else {}
+    check_limit(automation, existing, specs)
+    automation.save()
+    remove_unkept(existing, specs)
+    for position, spec in enumerate(specs):
+        save_step(automation, existing, spec, position)
+
+
+def check_limit(automation: Automation, existing: dict[int, Step], specs: list[StepSpec]) -> None:
+    """TooManyWebhooks if `specs` need more webhooks than the account has room for."""
     mine = sum(step.webhook_id is not None for step in existing.values())
     needed = sum(spec.kind == Step.Kind.WEBHOOK for spec in specs)
     others = Webhook.objects.filter(account_id=automation.account_id).count() - mine
     if needed > mine and others + needed > settings.WEBHOOKS_MAX_PER_ACCOUNT:
         raise TooManyWebhooks(limit_error(needed, settings.WEBHOOKS_MAX_PER_ACCOUNT - others))
-    automation.save()
 
+
+def remove_unkept(existing: dict[int, Step], specs: list[StepSpec]) -> None:
+    """Delete the steps `specs` do not keep; StepGone if they keep one that `existing` lacks."""
     kept = {spec.id for spec in specs if spec.id is not None}
     if not kept <= set(existing):
         raise StepGone(f"The automation has no step {', '.join(map(str, sorted(kept - set(existing))))}.")
@@ -83,17 +94,19 @@ def save(automation: Automation, specs: list[StepSpec]) -> None:
     Webhook.objects.filter(pk__in=[s.webhook_id for s in removed if s.webhook_id]).delete()
     Step.objects.filter(pk__in=[s.pk for s in removed]).delete()
 
-    for position, spec in enumerate(specs):
-        step = existing[spec.id] if spec.id is not None else Step(automation=automation, kind=spec.kind)
-        if step.kind != spec.kind:
-            raise StepGone(f"Step {step.pk} is a {step.kind} step; a step keeps its type.")
-        step.position = position
-        if spec.kind == Step.Kind.WAIT:
-            step.wait_seconds = spec.seconds
-        else:
-            step.include_contact, step.include_event = spec.include_contact, spec.include_event
-            step.webhook = save_webhook(automation, step, spec, position)
-        step.save()
+
+def save_step(automation: Automation, existing: dict[int, Step], spec: StepSpec, position: int) -> None:
+    """Save one step as `spec` says, at `position` (kept from `existing`, or new)."""
+    step = existing[spec.id] if spec.id is not None else Step(automation=automation, kind=spec.kind)
+    if step.kind != spec.kind:
+        raise StepGone(f"Step {step.pk} is a {step.kind} step; a step keeps its type.")
+    step.position = position
+    if spec.kind == Step.Kind.WAIT:
+        step.wait_seconds = spec.seconds
+    else:
+        step.include_contact, step.include_event = spec.include_contact, spec.include_event
+        step.webhook = save_webhook(automation, step, spec, position)
+    step.save()
 
 
 def save_webhook(automation: Automation, step: Step, spec: StepSpec, position: int) -> Webhook:

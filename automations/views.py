@@ -57,58 +57,102 @@ class Editor:
     def context(self, automation: Automation) -> dict[str, Any]:
         return {"automation": automation, "form": self.form, "step_forms": self.steps, "steps_error": self.steps_error}
 
+    def is_valid(self, action: str) -> bool:
+        """Whether every form is valid, and the steps fit the action (activating needs one)."""
+        valid = self.form.is_valid() & all([step.is_valid() for step in self.steps])
+        if valid and action == "activate" and not self.steps:
+            self.steps_error = _("Add at least one step before activating the automation.")
+            return False
+        return valid
+
+    def steps_gone(self, automation: Automation) -> None:
+        """After StepGone: each form whose step the automation no longer has says so, and so do the steps."""
+        stored = set(automation.steps.values_list("pk", "kind"))
+        for step in self.steps:
+            pk = step.cleaned_data.get("id")
+            if pk is not None and (pk, step.cleaned_data.get("kind")) not in stored:
+                step.step_gone()
+        self.steps_error = _(
+            "Nothing was saved: a step of this automation was removed meanwhile, in another window or through "
+            "the API. Reload the page to see the automation as it is now."
+        )
+
 
 @account_required
 @require_http_methods(["GET", "POST"])
 def automation_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     """Create or edit an automation: Save, Activate, Pause, and the step tools (add, move, remove)."""
-    account = request.user.account
-    automation = get_automation_for_user(request, pk) if pk else Automation(account=account)
+    automation = get_automation_for_user(request, pk) if pk else Automation(account=request.user.account)
     existing = {step.pk: step for step in automation.steps.select_related("webhook")} if automation.pk else {}
     if request.method == "GET":
-        editor = Editor(
-            AutomationForm(instance=automation),
-            [StepForm(prefix=f"steps-{n}", step=step) for n, step in enumerate(existing.values())],
-        )
-        return render(request, "automations/editor.html", editor.context(automation))
-
-    op = request.POST.get("op", "")
-    if op:
+        return show_editor(request, automation, stored_editor(automation, existing))
+    if request.POST.get("op", ""):
         # Add, move or remove a step: shown again, with everything typed so far, and saved by Save.
-        editor = Editor(AutomationForm(instance=automation, initial=posted_automation(request.POST)), [])
-        rows = apply_op(posted_steps(request.POST), op, request.POST.get("add_kind", ""))
-        editor.steps = [
+        return show_editor(request, automation, rearranged_editor(request.POST, automation, existing))
+    editor = posted_editor(request.POST, automation, existing)
+    return save_editor(request, automation, editor, request.POST.get("action", "save"))
+
+
+def show_editor(request: HttpRequest, automation: Automation, editor: Editor, status: int = 200) -> HttpResponse:
+    return render(request, "automations/editor.html", editor.context(automation), status=status)
+
+
+def stored_editor(automation: Automation, existing: dict[int, Step]) -> Editor:
+    """The editor of the automation as it is stored."""
+    return Editor(
+        AutomationForm(instance=automation),
+        [StepForm(prefix=f"steps-{n}", step=step) for n, step in enumerate(existing.values())],
+    )
+
+
+def rearranged_editor(data: QueryDict, automation: Automation, existing: dict[int, Step]) -> Editor:
+    """The editor as typed, after the step tool that was posted (unbound: nothing is checked yet)."""
+    rows = apply_op(posted_steps(data), data.get("op", ""), data.get("add_kind", ""))
+    return Editor(
+        AutomationForm(instance=automation, initial=posted_automation(data)),
+        [
             StepForm(prefix=f"steps-{n}", initial=row, step=existing.get(as_id(row.get("id"))))
             for n, row in enumerate(rows)
-        ]
-        return render(request, "automations/editor.html", editor.context(automation))
-
-    action = request.POST.get("action", "save")
-    editor = Editor(
-        AutomationForm(request.POST, instance=automation),
-        [
-            StepForm(request.POST, prefix=f"steps-{n}", step=existing.get(as_id(request.POST.get(f"steps-{n}-id"))))
-            for n in range(step_count(request.POST))
         ],
     )
-    valid = editor.form.is_valid() & all([step.is_valid() for step in editor.steps])
-    if valid and action == "activate" and not editor.steps:
-        editor.steps_error, valid = _("Add at least one step before activating the automation."), False
-    if valid:
-        was = (automation.pk, automation.status)
-        automation.status = {"activate": Automation.Status.ACTIVE, "pause": Automation.Status.PAUSED}.get(
-            action, automation.status
-        )
-        try:
-            automation_steps.save(automation, [step.spec() for step in editor.steps])
-        except automation_steps.TooManyWebhooks as exc:
-            # Nothing was saved: the page shows the automation as it still is.
-            automation.pk, automation.status = was
-            editor.steps_error = str(exc)
-        else:
-            messages.success(request, saved_message(action, automation))
-            return redirect("automations:edit", pk=automation.pk)
-    return render(request, "automations/editor.html", editor.context(automation), status=400)
+
+
+def posted_editor(data: QueryDict, automation: Automation, existing: dict[int, Step]) -> Editor:
+    """The editor bound to what was posted, each step form to the stored step it names."""
+    return Editor(
+        AutomationForm(data, instance=automation),
+        [
+            StepForm(data, prefix=f"steps-{n}", step=existing.get(as_id(data.get(f"steps-{n}-id"))))
+            for n in range(step_count(data))
+        ],
+    )
+
+
+def save_editor(request: HttpRequest, automation: Automation, editor: Editor, action: str) -> HttpResponse:
+    """Save what `editor` checked and go back to the page, or show it again with why not.
+
+    A 400 for what the forms refuse or the webhook limit, a 409 for a step that another
+    request removed after this one checked the forms (saving is all or nothing).
+    """
+    if not editor.is_valid(action):
+        return show_editor(request, automation, editor, status=400)
+    was = (automation.pk, automation.status)
+    automation.status = {"activate": Automation.Status.ACTIVE, "pause": Automation.Status.PAUSED}.get(
+        action, automation.status
+    )
+    try:
+        automation_steps.save(automation, [step.spec() for step in editor.steps])
+    except automation_steps.TooManyWebhooks as exc:
+        editor.steps_error, status = str(exc), 400
+    except automation_steps.StepGone:
+        editor.steps_gone(automation)
+        status = 409
+    else:
+        messages.success(request, saved_message(action, automation))
+        return redirect("automations:edit", pk=automation.pk)
+    # Nothing was saved: the page shows the automation as it still is.
+    automation.pk, automation.status = was
+    return show_editor(request, automation, editor, status=status)
 
 
 def saved_message(action: str, automation: Automation) -> str:

@@ -62,27 +62,34 @@ def check(value: Any, path: str = "", list_name: str = "") -> None:
     stack: list[tuple[Any, str, int]] = [(value, path, 1)]
     while stack:
         item, where, level = stack.pop()
-        if isinstance(item, str):
-            if UNSTORABLE.search(item):
-                raise Unstorable(where, bad_text(item))
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise Unstorable(where, _("numbers must be finite: NaN, Infinity and 1e400 are not JSON numbers."))
-        elif isinstance(item, dict):
+        if isinstance(item, dict | list):
             if level > MAX_DEPTH:
                 raise Unstorable(where, too_deep())
-            children = []
-            for key, child in item.items():
-                key_path = f"{where}.{printable(key)}" if where else printable(key)
-                if UNSTORABLE.search(key):
-                    raise Unstorable(key_path, bad_text(key))
-                children.append((child, key_path, level + 1))
-            stack.extend(reversed(children))
-        elif isinstance(item, list):
-            if level > MAX_DEPTH:
-                raise Unstorable(where, too_deep())
-            name = where or (list_name if level == 1 else "")
-            stack.extend((child, f"{name}[{n}]", level + 1) for n, child in reversed(list(enumerate(item))))
+            stack.extend(reversed(children(item, where, level, list_name)))
+        else:
+            check_scalar(item, where)
+
+
+def check_scalar(item: Any, where: str) -> None:
+    """Unstorable if `item` is a string with NUL or a lone surrogate, or a non-finite number."""
+    if isinstance(item, str) and UNSTORABLE.search(item):
+        raise Unstorable(where, bad_text(item))
+    if isinstance(item, float) and not math.isfinite(item):
+        raise Unstorable(where, _("numbers must be finite: NaN, Infinity and 1e400 are not JSON numbers."))
+
+
+def children(container: dict | list, where: str, level: int, list_name: str) -> list[tuple[Any, str, int]]:
+    """The items of a list or object with their paths, in document order; Unstorable for a bad key."""
+    if isinstance(container, list):
+        name = where or (list_name if level == 1 else "")
+        return [(child, f"{name}[{n}]", level + 1) for n, child in enumerate(container)]
+    found = []
+    for key, child in container.items():
+        key_path = f"{where}.{printable(key)}" if where else printable(key)
+        if UNSTORABLE.search(key):
+            raise Unstorable(key_path, bad_text(key))
+        found.append((child, key_path, level + 1))
+    return found
 
 
 def printable(key: str) -> str:

@@ -7,6 +7,7 @@ import re
 import pytest
 from django.urls import reverse
 
+from automations import views
 from automations.models import Automation, Step
 from events import emit
 from tests.automation_world import added_to_list, call, make_automation, wait
@@ -163,6 +164,31 @@ def test_a_step_of_another_automation_cannot_be_taken_over(owner_client, account
     assert response.status_code == 400
     assert "This step is no longer part of the automation" in response.content.decode()
     assert other.steps.count() == 1 and mine.steps.get().kind == "wait"
+
+
+def test_a_step_removed_by_another_request_meanwhile_is_a_409_next_to_its_form_and_nothing_is_saved(rf, owner, account):
+    automation = make_automation(account, [wait(60), call(HOOK)], status="draft")
+    wait_step, call_step = automation.steps.select_related("webhook")
+    data = editor_data(
+        name="Renamed", **{"steps-0-id": wait_step.pk, "steps-1-id": call_step.pk, "steps-1-url": HOOK + "/new"}
+    )
+    request = rf.post(reverse("automations:edit", args=[automation.pk]), data)
+    request.user = owner
+    editor = views.posted_editor(request.POST, automation, {wait_step.pk: wait_step, call_step.pk: call_step})
+    assert editor.is_valid("activate")  # this request checked its steps against those it loaded...
+    Step.objects.filter(pk=wait_step.pk).delete()  # ...and another request removed one before this one saved
+
+    response = views.save_editor(request, automation, editor, "activate")
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert page.count("This step is no longer part of the automation: reload the page.") == 1
+    assert editor.steps[0].errors["id"] and not editor.steps[1].errors  # next to the form of the removed step
+    assert "Nothing was saved: a step of this automation was removed meanwhile" in page
+    assert 'value="Renamed"' in page and HOOK + "/new" in page  # what was typed is still there
+    automation.refresh_from_db()
+    assert (automation.name, automation.status) == ("Welcome", "draft")
+    assert list(automation.steps.all()) == [call_step]
+    assert Webhook.objects.get(pk=call_step.webhook_id).url == HOOK
 
 
 def test_the_bearer_token_is_kept_replaced_or_removed_and_never_shown(owner_client, account):

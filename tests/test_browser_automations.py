@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
+from accounts.models import User
 from automations.models import Automation
 from events import emit
 from tests.automation_world import added_to_list
 from tests.conftest import PASSWORD, ROOT
+from tests.receiver import Receiver
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page, Response
 
 SCREENSHOTS = ROOT / "test-results"
 
@@ -22,17 +29,35 @@ def test_a_marketer_creates_and_activates_an_automation(
     SCREENSHOTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1100, "height": 900})
     page.set_default_timeout(15000)
-    # Our own pages and files only: Chromium asks for /favicon.ico by itself.
-    errors: list[str] = []
-    page.on(
-        "response",
-        lambda response: (
-            errors.append(response.url) if response.status >= 400 and "favicon" not in response.url else None
-        ),
-    )
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    errors = failed_requests_and_script_errors(page)
 
-    page.goto(live_server.url + "/login/")
+    log_in_and_start_an_automation(page, live_server.url, owner)
+    choose_the_trigger(page)
+    add_a_wait_and_a_call(page, receiver.url)
+    move_the_call_first(page, receiver.url)
+    automation = activate(page)
+    send_a_test_and_an_event(page, owner, receiver)
+    follow_the_run_to_its_call(page, live_server.url)
+    fits_a_phone(page, live_server.url, automation)
+    assert not errors, errors
+
+
+def failed_requests_and_script_errors(page: Page) -> list[str]:
+    """A list that collects, from now on, our own answers of 400 or more and the page's script errors."""
+    errors: list[str] = []
+
+    def on_response(response: Response) -> None:
+        # Our own pages and files only: Chromium asks for /favicon.ico by itself.
+        if response.status >= 400 and "favicon" not in response.url:
+            errors.append(response.url)
+
+    page.on("response", on_response)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def log_in_and_start_an_automation(page: Page, base_url: str, owner: User) -> None:
+    page.goto(base_url + "/login/")
     page.get_by_label("Email").fill(owner.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
@@ -40,6 +65,8 @@ def test_a_marketer_creates_and_activates_an_automation(
     page.get_by_role("heading", name="Automations").wait_for()
     page.get_by_role("link", name="Create an automation").first.click()
 
+
+def choose_the_trigger(page: Page) -> None:
     page.get_by_label("Name").fill("Welcome list 7")
     page.get_by_label("Event", exact=True).select_option(label="Added to a list")
     # The script shows the conditions that fit the trigger only.
@@ -47,6 +74,8 @@ def test_a_marketer_creates_and_activates_an_automation(
     assert not page.get_by_label("Tag").is_visible()
     page.get_by_label("Added to the list (id)").fill("7")
 
+
+def add_a_wait_and_a_call(page: Page, receiver_url: str) -> None:
     page.get_by_label("Kind of step").select_option(label="Wait")
     page.get_by_role("button", name="Add a step").click()
     page.get_by_role("heading", name="Step 1: Wait").wait_for()
@@ -57,15 +86,19 @@ def test_a_marketer_creates_and_activates_an_automation(
     page.get_by_label("Kind of step").select_option(label="Call a webhook")
     page.get_by_role("button", name="Add a step").click()
     page.get_by_role("heading", name="Step 2: Call a webhook").wait_for()
-    page.get_by_label("URL").fill(receiver.url + "/welcome")
+    page.get_by_label("URL").fill(receiver_url + "/welcome")
     page.get_by_label("Include details of the contact who triggered the event").check()
 
-    # The call goes first: no waiting before it.
+
+def move_the_call_first(page: Page, receiver_url: str) -> None:
+    """The call goes first: no waiting before it."""
     page.get_by_role("button", name="Move step 2 up").click()
     page.get_by_role("heading", name="Step 1: Call a webhook").wait_for()
-    assert page.get_by_label("URL").input_value() == receiver.url + "/welcome"
+    assert page.get_by_label("URL").input_value() == receiver_url + "/welcome"
     assert page.get_by_label("Include details of the contact who triggered the event").is_checked()
 
+
+def activate(page: Page) -> Automation:
     page.get_by_role("button", name="Activate").click()
     page.get_by_text("saved and activated").wait_for()
     page.screenshot(path=SCREENSHOTS / "automation-editor.png", full_page=True)
@@ -73,7 +106,10 @@ def test_a_marketer_creates_and_activates_an_automation(
     assert (automation.name, automation.status, automation.condition_value) == ("Welcome list 7", "active", "7")
     assert [(s.kind, s.wait_seconds) for s in automation.steps.all()] == [("webhook", None), ("wait", 7200)]
     assert page.get_by_role("button", name="Pause").is_visible()
+    return automation
 
+
+def send_a_test_and_an_event(page: Page, owner: User, receiver: Receiver) -> None:
     page.get_by_role("button", name="Send a test").click()
     page.get_by_text("HTTP 200").wait_for()
     [test] = receiver.wait_for(1)
@@ -81,9 +117,12 @@ def test_a_marketer_creates_and_activates_an_automation(
 
     emit(owner.account, [added_to_list("jane@example.com", 7)])
     [_, call] = receiver.wait_for(2)
-    assert call.path == "/welcome" and call.json()["email"] == "jane@example.com"
+    assert call.path == "/welcome"
+    assert call.json()["email"] == "jane@example.com"
 
-    page.goto(live_server.url + "/automations/")
+
+def follow_the_run_to_its_call(page: Page, base_url: str) -> None:
+    page.goto(base_url + "/automations/")
     assert page.get_by_text("Marketing: Added to a list · list 7").is_visible()
     page.get_by_role("link", name="1 run").click()
     page.get_by_text("jane@example.com").wait_for()
@@ -91,8 +130,9 @@ def test_a_marketer_creates_and_activates_an_automation(
     page.get_by_role("heading", name="Call a webhook").wait_for()
     page.screenshot(path=SCREENSHOTS / "automation-call.png", full_page=True)
 
+
+def fits_a_phone(page: Page, base_url: str, automation: Automation) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(live_server.url + f"/automations/{automation.pk}/")
+    page.goto(base_url + f"/automations/{automation.pk}/")
     page.screenshot(path=SCREENSHOTS / "automation-phone.png", full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing overflows a phone
-    assert not errors, errors

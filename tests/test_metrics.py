@@ -226,55 +226,12 @@ def test_under_gunicorn_every_scrape_adds_up_all_web_processes_and_logs_are_json
     port, metrics_dir, log_path = free_port(), tmp_path / "metrics", tmp_path / "gunicorn.log"
     metrics_dir.mkdir()
     (metrics_dir / "counter_999999.db").write_bytes(b"stale")  # an earlier run's file: removed at start
-    env = process_env(
-        SECRET_KEY="a-secret-for-this-test-only",
-        DEBUG="false",
-        ALLOW_PLAIN_HTTP="true",
-        METRICS_TOKEN=TOKEN,
-        LOG_FORMAT="json",
-        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-    )
-    with open(log_path, "wb") as log:
-        web = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"), "brevo_hooks.wsgi",
-                "-c", "python:brevo_hooks.gunicorn_conf",
-                "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "1", "--access-logfile", "-",
-            ],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    web = start_gunicorn(port, metrics_dir, log_path)
     base = f"http://127.0.0.1:{port}"
     try:
         assert wait_for_answer(f"{base}/healthz").status_code == 200
         assert not (metrics_dir / "counter_999999.db").exists()
-        sent = 0
-
-        def post_some() -> None:
-            nonlocal sent
-            # Concurrent clients on fresh connections, so that both processes take some.
-            threads = [
-                threading.Thread(
-                    target=lambda: requests.post(
-                        f"{base}/api/events",
-                        json={"event": "delivered", "data": {"email": "a@example.com"}},
-                        headers={"api-key": api_key, "Connection": "close"},
-                        timeout=30,
-                    ).raise_for_status()
-                )
-                for _ in range(6)
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            sent += len(threads)
-
-        for _ in range(10):
-            post_some()
-            if len([pid for pid, n in counts_by_pid(metrics_dir).items() if n]) >= 2:
-                break
-        assert len([pid for pid, n in counts_by_pid(metrics_dir).items() if n]) >= 2, "one process took every POST"
-
+        sent = post_until_two_processes_count(base, api_key, metrics_dir)
         for _ in range(6):
             scrape = requests.get(
                 f"{base}/metrics", headers={"Authorization": f"Bearer {TOKEN}", "Connection": "close"}, timeout=30
@@ -289,3 +246,53 @@ def test_under_gunicorn_every_scrape_adds_up_all_web_processes_and_logs_are_json
     assert any("POST /api/events" in line["message"] for line in parsed)
     assert all({"time", "level", "logger", "message"} <= line.keys() for line in parsed)
     assert os.path.isdir(metrics_dir)  # a directory given by the environment is kept
+
+
+def start_gunicorn(port: int, metrics_dir: Path, log_path: Path) -> subprocess.Popen:
+    """Two gunicorn web processes sharing `metrics_dir`, logging JSON to `log_path`."""
+    env = process_env(
+        SECRET_KEY="a-secret-for-this-test-only",
+        DEBUG="false",
+        ALLOW_PLAIN_HTTP="true",
+        METRICS_TOKEN=TOKEN,
+        LOG_FORMAT="json",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+    )
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"), "brevo_hooks.wsgi",
+                "-c", "python:brevo_hooks.gunicorn_conf",
+                "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "1", "--access-logfile", "-",
+            ],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def post_until_two_processes_count(base: str, api_key: str, metrics_dir: Path) -> int:
+    """Post events in bursts until both processes have counted some; the number of events posted."""
+    sent = 0
+    for _ in range(10):
+        sent += post_events_at_once(base, api_key, 6)
+        if len([pid for pid, n in counts_by_pid(metrics_dir).items() if n]) >= 2:
+            return sent
+    raise AssertionError("one process took every POST")
+
+
+def post_events_at_once(base: str, api_key: str, count: int) -> int:
+    """`count` concurrent clients on fresh connections, so that both processes take some."""
+
+    def post() -> None:
+        requests.post(
+            f"{base}/api/events",
+            json={"event": "delivered", "data": {"email": "a@example.com"}},
+            headers={"api-key": api_key, "Connection": "close"},
+            timeout=30,
+        ).raise_for_status()
+
+    threads = [threading.Thread(target=post) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return count

@@ -62,9 +62,13 @@ def test_a_rediss_url_turns_tls_on_with_its_options_for_every_connection():
         assert (options["host"], options["port"], options["db"]) == ("redis.example.com", 6380, 3)
 
 
+def sentinel_settings() -> RedisSettings:
+    """Two sentinels with a password of their own, in front of the TLS URL's database."""
+    return RedisSettings(TLS_URL, (("10.0.0.5", 26379), ("10.0.0.6", 26379)), "brevo", "sentinel-pw")
+
+
 def test_sentinels_name_the_master_and_the_url_still_gives_the_database_password_and_tls():
-    config = RedisSettings(TLS_URL, (("10.0.0.5", 26379), ("10.0.0.6", 26379)), "brevo", "sentinel-pw")
-    rq = config.rq()
+    rq = sentinel_settings().rq()
     assert rq["SENTINELS"] == [("10.0.0.5", 26379), ("10.0.0.6", 26379)]
     assert (rq["MASTER_NAME"], rq["DB"], rq["PASSWORD"]) == ("brevo", 3, "s3cret")
     assert rq["CONNECTION_KWARGS"] == {"ssl": True, "ssl_cert_reqs": "none", "ssl_ca_certs": "/etc/ssl/ca.pem"}
@@ -75,17 +79,22 @@ def test_sentinels_name_the_master_and_the_url_still_gives_the_database_password
         "password": "sentinel-pw",
     }
 
-    # What django-rq makes of it: a pool that asks the sentinels, with TLS to the master.
-    pool = get_redis_connection(rq).connection_pool
+
+def test_django_rq_makes_of_sentinels_a_pool_that_asks_them_with_tls_to_the_master():
+    pool = get_redis_connection(sentinel_settings().rq()).connection_pool
     assert isinstance(pool, SentinelConnectionPool)
     assert pool.service_name == "brevo"
     assert pool.connection_class is SentinelManagedSSLConnection
-    assert pool.connection_kwargs["db"] == 3 and pool.connection_kwargs["password"] == "s3cret"
+    assert pool.connection_kwargs["db"] == 3
+    assert pool.connection_kwargs["password"] == "s3cret"
     sentinel = pool.sentinel_manager.sentinels[0].connection_pool
     assert sentinel.connection_kwargs["password"] == "sentinel-pw"
     assert sentinel.connection_class is redis.SSLConnection
 
-    # The cache builds the same pool through Django's pool_class hook.
+
+def test_the_cache_and_direct_connections_build_the_same_sentinel_pool():
+    config = sentinel_settings()
+    # The cache builds it through Django's pool_class hook.
     options = config.cache()["OPTIONS"]
     cache_pool = SentinelPool.from_url(
         config.cache()["LOCATION"], **{k: v for k, v in options.items() if k != "pool_class"}

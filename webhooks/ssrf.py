@@ -96,13 +96,24 @@ def literal_address(host: str) -> IPAddress | None:
 
 def refusal(address: IPAddress) -> str | None:
     """Why `address` may not be reached, or None if it is a public address."""
-    if isinstance(address, ipaddress.IPv6Address):
-        # ::ffff:127.0.0.1 reaches 127.0.0.1; judge the IPv4 address it wraps.
-        wrapped = address.ipv4_mapped or address.sixtofour
-        if wrapped is None and address in NAT64:
-            wrapped = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if wrapped is not None:
-            return refusal(wrapped)
+    wrapped = wrapped_ipv4(address)
+    if wrapped is not None:
+        return refusal(wrapped)
+    return special_purpose(address) or not_public(address)
+
+
+def wrapped_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address reaches (::ffff:127.0.0.1 reaches 127.0.0.1), or None."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    wrapped = address.ipv4_mapped or address.sixtofour
+    if wrapped is None and address in NAT64:
+        wrapped = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return wrapped
+
+
+def special_purpose(address: IPAddress) -> str | None:
+    """What `address` is if it stands for this host, a link, a group or the metadata service."""
     if address == METADATA:
         return _("the cloud metadata address")
     if address.is_loopback:
@@ -113,6 +124,11 @@ def refusal(address: IPAddress) -> str | None:
         return _("a link-local address")
     if address.is_multicast:
         return _("a multicast address")
+    return None
+
+
+def not_public(address: IPAddress) -> str | None:
+    """What `address` is if it belongs to a shared, reserved or private range; None if it is global."""
     if isinstance(address, ipaddress.IPv4Address) and address in CGNAT:
         return _("a shared (carrier-grade NAT) address")
     if address.is_reserved:
