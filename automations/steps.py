@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.http import Http404
 from django.utils.translation import gettext as _
 
 from accounts.models import Account
@@ -63,10 +64,13 @@ def save(automation: Automation, specs: list[StepSpec]) -> None:
 
     Raises TooManyWebhooks when the account would pass the webhook limit, and StepGone for a
     step id that is not the automation's (the callers check ids first, but another request may
-    have removed the step since).
+    have removed the step since), and Http404 if another request deleted the automation since
+    (saving it would make it again).
     """
     # Locking the account serialises this with adding webhooks, so the limit cannot be overshot.
     Account.objects.select_for_update().get(pk=automation.account_id)
+    if automation.pk and not Automation.objects.select_for_update().filter(pk=automation.pk).exists():
+        raise Http404("The automation was deleted meanwhile.")
     existing = {step.pk: step for step in automation.steps.select_related("webhook")} if automation.pk else {}
     check_limit(automation, existing, specs)
     automation.save()

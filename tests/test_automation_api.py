@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 import requests
 import schemathesis
+from django.http import Http404
 from django.test import Client
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
@@ -20,6 +21,7 @@ from automations.api import schema as automation_schema
 from automations.api import views as api_views
 from automations.api.serializers import AutomationCreateSerializer, AutomationUpdateSerializer, Conflict
 from automations.models import Automation, Run, Step
+from automations import steps as automation_steps
 from automations.steps import StepSpec
 from events import emit
 from tests.automation_world import added_to_list, call, make_automation, wait
@@ -266,6 +268,16 @@ def test_a_step_removed_by_another_request_meanwhile_is_a_409_not_a_500(account)
     assert (refused.value.status_code, refused.value.brevo_code) == (409, "conflict")
     assert str(refused.value.detail) == f"steps: The automation has no step {removed}."
     assert list(automation.steps.all()) == [call_step] and call_step.webhook.url == HOOK
+
+
+def test_an_automation_deleted_by_another_request_meanwhile_is_a_404_and_is_not_made_again(account):
+    automation = make_automation(account, [call(HOOK)])
+    specs = [StepSpec(kind="webhook", url=HOOK + "/new")]  # new steps only: nothing to find gone
+    automation_steps.delete(Automation.objects.get(pk=automation.pk))  # after this request found the automation
+    with pytest.raises(Http404):
+        api_views.save(automation, specs)
+    assert not Automation.objects.exists()
+    assert not Webhook.objects.filter(account=account).exists()
 
 
 @pytest.mark.parametrize(
