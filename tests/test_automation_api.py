@@ -17,11 +17,11 @@ from drf_spectacular.generators import SchemaGenerator
 from schemathesis.core.transport import Response as SchemathesisResponse
 
 import catalog
+from automations import steps as automation_steps
 from automations.api import schema as automation_schema
 from automations.api import views as api_views
 from automations.api.serializers import AutomationCreateSerializer, AutomationUpdateSerializer, Conflict
 from automations.models import Automation, Run, Step
-from automations import steps as automation_steps
 from automations.steps import StepSpec
 from events import emit
 from tests.automation_world import added_to_list, call, make_automation, wait
