@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -273,7 +274,10 @@ def test_unanswered_attempts_in_a_row_pause_the_endpoint_and_say_why(account, ma
     webhook.refresh_from_db()
     assert outcomes["retry"] >= settings.WEBHOOKS_BREAKER_STREAK
     assert webhook.paused_until > timezone.now() + timedelta(seconds=590)
-    assert webhook.pause_reason.startswith(f"{outcomes['retry']} attempts in a row got no answer")
+    # The requests run side by side and may be gathered in more than one round; the
+    # reason counts the streak at the round that reached the limit.
+    streak = re.match(r"(\d+) attempts in a row got no answer", webhook.pause_reason)
+    assert streak and settings.WEBHOOKS_BREAKER_STREAK <= int(streak[1]) <= outcomes["retry"]
     assert webhook.pause_reason.endswith("(last: Connection refused)")
     assert "got no answer" in owner_client.get("/webhooks/").content.decode()
     assert "got no answer" in owner_client.get(f"/webhooks/{webhook.pk}/deliveries/").content.decode()
