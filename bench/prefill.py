@@ -28,7 +28,7 @@ SPAN_SECONDS = 20 * 24 * 3600
 PAYLOAD = '{"event":"delivered","email":"old@example.com"}'
 
 POSTGRES = """
-WITH numbers AS (SELECT n, now() - (((n * 7919) %% {span}) || ' seconds')::interval AS at
+WITH numbers AS (SELECT n, now() - (((n::bigint * 7919) %% {span}) || ' seconds')::interval AS at
                  FROM generate_series(%(first)s, %(last)s) AS n),
 events AS (
   INSERT INTO events_event (account_id, uid, type, name, data, occurred_at, idempotency_key, created_at)
@@ -91,8 +91,10 @@ def main(count: int) -> None:
     for first in range(1, count + 1, BATCH):
         batch(webhook, first, min(count, first + BATCH - 1))
     with connection.cursor() as cursor:
-        # What the planner knows of the tables: as after a day of real traffic.
-        cursor.execute("ANALYZE")
+        # The tables as after a day of real traffic: the planner knows them and, on
+        # PostgreSQL, autovacuum has been through them. Otherwise the first autovacuum of
+        # the million new rows runs during the bench and its CPU is counted as ours.
+        cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
 
 
 if __name__ == "__main__":
