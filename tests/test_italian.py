@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from tests.conftest import ROOT
+from webhooks import disabled
 from webhooks.models import Webhook
 from webhooks.notices import tell_account_disabled
 
@@ -170,8 +171,12 @@ def test_the_disabled_email_goes_in_each_persons_language(owner, teammate, make_
     teammate.language = "it"
     teammate.save()
     webhook = make_webhook()
-    tell_account_disabled(Webhook.objects.select_related("account").get(pk=webhook.pk), "Disabled by a user.")
+    webhook.account.time_zone = "Europe/Rome"
+    webhook.account.save()
+    reason = disabled.gone_reason(datetime(2026, 1, 26, 9, 2, tzinfo=UTC))
+    tell_account_disabled(Webhook.objects.select_related("account").get(pk=webhook.pk), reason)
     by_recipient = {message.to[0]: message for message in mail.outbox}
     assert by_recipient[owner.email].subject.startswith("Your webhook")
+    assert "On Jan 26, 10:02 CET your app answered 410 Gone" in by_recipient[owner.email].body
     assert by_recipient[teammate.email].subject.startswith("Il tuo webhook")
-    assert "Disattivato da un utente." in by_recipient[teammate.email].body
+    assert "Il 26 Gen, 10:02 CET la tua app ha risposto 410 Gone" in by_recipient[teammate.email].body

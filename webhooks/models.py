@@ -25,7 +25,7 @@ from accounts.models import Account
 from brevo_hooks.bulk_insert import insert_returning_ids
 from brevo_hooks.partial_index import IndexedAs
 from catalog.payloads import encode
-from webhooks import signing, sql
+from webhooks import disabled, signing, sql
 from webhooks.fields import OrderedJSONField
 
 # The `event` of a Delivery that carries a batch of events as one JSON array.
@@ -165,6 +165,11 @@ class Webhook(models.Model):
     @property
     def masked_url(self) -> str:
         return mask_url(self.url)
+
+    @property
+    def disabled_explanation(self) -> disabled.Explanation:
+        """Why it is disabled and what to do, in the page's language and time zone."""
+        return disabled.explain(self.disabled_reason)
 
     @property
     def is_paused(self) -> bool:
