@@ -142,6 +142,17 @@ def test_a_delivery_that_failed_once_says_retrying_with_the_answer(owner_client,
     assert "next try at" in page and "0 minutes" not in page
 
 
+def test_moments_of_seconds_ago_and_retries_due_now_are_worded_for_people(owner_client, make_webhook):
+    delivered = make_webhook(url="https://d.example/")
+    delivery_with_attempts(delivered, "succeeded", [200], ago=timedelta(seconds=3))
+    due = make_webhook(url="https://r.example/")
+    delivery_with_attempts(due, "pending", [500], next_attempt_at=timezone.now() - timedelta(seconds=1))
+    card_text = text(card(owner_client.get(LIST).content.decode(), delivered))
+    assert re.search(r"Last delivered (\d+ seconds|a second) ago", card_text), card_text  # not "0 minutes ago"
+    page = owner_client.get(reverse("webhooks:deliveries", args=[due.pk])).content.decode()
+    assert "next try any moment now" in page and "0 minutes" not in page
+
+
 def test_a_pending_delivery_never_tried_still_says_pending(make_webhook):
     delivery = Delivery.objects.create(webhook=make_webhook(), event="delivered", payload={}, status="pending")
     assert delivery.status_text == "Pending"
