@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from django.db.models import Prefetch
+
 from automations.models import Automation, Run
-from webhooks.models import Delivery
+from webhooks.models import Attempt, Delivery
 
 
 def calls_of(automation: Automation, runs: list[Run]) -> dict[int, list[Delivery]]:
@@ -23,6 +25,10 @@ def calls_of(automation: Automation, runs: list[Run]) -> dict[int, list[Delivery
             webhook__automation_step__automation=automation, event_record_id__in=events, is_test=False
         )
         .select_related("webhook__automation_step")
+        # Their attempts, without bodies: a call that failed once says "Retrying (attempt 1 failed: HTTP 503)".
+        .prefetch_related(
+            Prefetch("attempts", Attempt.objects.only("id", "delivery_id", "number", "response_status", "error"))
+        )
         .order_by("pk")
     )
     for delivery in deliveries:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from automations import views
-from automations.models import Automation, Step
+from automations.models import Automation, Run, Step
 from events import emit
 from tests.automation_world import added_to_list, call, make_automation, wait
+from tests.conftest import record_attempt
 from webhooks.models import AUTOMATION_EVENT, Delivery, Webhook
 
 HOOK = "https://example.com/hook"
@@ -242,6 +246,41 @@ def test_the_run_history_shows_when_a_waiting_contact_goes_on(owner_client, acco
     emit(account, [added_to_list("jane@example.com", 7)])
     html = owner_client.get(reverse("automations:runs", args=[automation.pk])).content.decode()
     assert "In progress" in html and "step 1 of 2: Wait 2 hours" in html and "goes on at" in html
+
+
+def test_the_run_history_says_its_times_zone_and_that_a_failed_call_is_retrying(owner_client, account):
+    account.time_zone = "Europe/Rome"
+    account.save()
+    automation = make_automation(account, [call(HOOK)])
+    emit(account, [added_to_list("jane@example.com", 7)])
+    delivery = Delivery.objects.get(event=AUTOMATION_EVENT)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status="pending", attempt_count=1, next_attempt_at=timezone.now() + timedelta(minutes=10)
+    )
+    record_attempt(delivery, 1, status=503)
+    html = owner_client.get(reverse("automations:runs", args=[automation.pk])).content.decode()
+    started = timezone.localtime(Run.objects.get().started_at, ZoneInfo("Europe/Rome"))
+    assert started.strftime("%H:%M ") + started.tzname() in html  # "10:02 CET": the account's time, with its zone
+    assert "(UTC)" not in html and "Europe/Rome" in html
+    assert "Retrying (attempt 1 failed: HTTP 503)" in html and "next try at" in html
+    assert ">Pending<" not in html
+
+
+@pytest.mark.parametrize(
+    ("status", "says"),
+    [
+        ("active", "A run starts here each time the trigger happens to a contact (Marketing: Added to a list)"),
+        ("paused", "It is paused: no contact enters it until it is activated again."),
+        ("draft", "It is a draft: contacts start entering it once it is activated"),
+    ],
+)
+def test_a_run_history_without_runs_says_how_one_starts(owner_client, account, status, says):
+    automation = make_automation(account, [call(HOOK)], status=status)
+    html = owner_client.get(reverse("automations:runs", args=[automation.pk])).content.decode()
+    assert "No contact has entered this automation yet." in html and says in html
+    # The next step, a click away: simulate the trigger event, or activate the automation.
+    next_step = "Simulate an event" if status == "active" else "Open the editor to activate it"
+    assert f">{next_step}</a>" in html
 
 
 @pytest.mark.django_db(transaction=True)

@@ -9,7 +9,8 @@ import pytest
 from accounts.models import User
 from automations.models import Automation
 from events import emit
-from tests.automation_world import added_to_list
+from tests.automation_world import added_to_list, call, make_automation
+from tests.browser_helpers import new_context
 from tests.conftest import PASSWORD, ROOT
 from tests.receiver import Receiver
 
@@ -136,3 +137,24 @@ def fits_a_phone(page: Page, base_url: str, automation: Automation) -> None:
     page.goto(base_url + f"/automations/{automation.pk}/")
     page.screenshot(path=SCREENSHOTS / "automation-phone.png", full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing overflows a phone
+
+
+def test_a_steps_send_a_test_button_is_disabled_while_its_test_is_pending(
+    browser, live_server, owner, receiver, worker_process, settings
+):
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True
+    receiver.reply.delay = 1.5  # long enough to see the pending state
+    worker_process()
+    automation = make_automation(owner.account, [call(receiver.url + "/step")])
+    step = automation.steps.get()
+    context = new_context(browser, live_server, owner, viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    page.goto(live_server.url + f"/automations/{automation.pk}/")
+    page.get_by_role("button", name="Send a test").click()
+    page.wait_for_url(f"**/steps/{step.pk}/test/*/")
+    button = page.locator(".test-form button[type=submit]")
+    page.wait_for_function("b => b.disabled", arg=button.element_handle())  # one click, one test
+    page.get_by_text("HTTP 200").wait_for()
+    page.wait_for_function("b => !b.disabled", arg=button.element_handle())
+    assert len(receiver.requests) == 1
+    context.close()

@@ -237,7 +237,7 @@ def test_a_webhook_failing_for_the_whole_window_is_disabled_and_the_account_emai
     (email,) = mail.outbox
     assert sorted(email.to) == sorted([owner.email, teammate.email])
     assert "was disabled" in email.subject
-    assert webhook.disabled_reason in email.body
+    assert "Why: Every delivery failed for 5 days, since" in email.body  # in the account's words, not the stored ones
     page = owner_client.get("/webhooks/").content.decode()
     assert "Every delivery failed for 5 days" in page
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, timedelta
 
 import pytest
@@ -151,10 +152,13 @@ def test_retry_all_failed_since_also_sends_those_waiting_for_their_next_attempt(
 @pytest.mark.parametrize("since", ["2024-13-45T00:00", "2024-02-30T10:00", "2024-02-29T24:61", "9999-99-99T99:99"])
 def test_retry_all_failed_since_an_impossible_date_shows_the_forms_message(owner_client, webhook, since):
     failed = make_delivery(webhook, "failed")
-    response = owner_client.post(f"/webhooks/{webhook.pk}/deliveries/retry-failed/", {"since": since}, follow=True)
-    assert response.status_code == 200
-    # The form's own message: the format it takes.
-    assert "Enter the date and time as YYYY-MM-DD HH:MM" in response.content.decode()
+    response = owner_client.post(f"/webhooks/{webhook.pk}/deliveries/retry-failed/", {"since": since})
+    assert response.status_code == 400
+    # The form's own message, the format it takes, under the field that has the date as typed.
+    html = response.content.decode()
+    assert re.search(r'id="id_since_error">Enter the date and time as YYYY-MM-DD HH:MM', html)
+    assert f'value="{since}"' in html and 'aria-invalid="true"' in html
+    assert 'aria-describedby="id_since_helptext id_since_error"' in html
     assert Delivery.objects.get(pk=failed.pk).status == "failed"
 
 
@@ -208,10 +212,11 @@ def test_retry_all_failed_since_reads_the_time_in_utc_as_the_page_says(owner_cli
 
 
 def test_retry_all_failed_needs_a_date(owner_client, webhook):
-    response = owner_client.post(f"/webhooks/{webhook.pk}/deliveries/retry-failed/", {"since": "soon"}, follow=True)
+    response = owner_client.post(f"/webhooks/{webhook.pk}/deliveries/retry-failed/", {"since": "soon"})
+    assert response.status_code == 400
     assert "Enter the date and time as YYYY-MM-DD HH:MM, such as 2026-01-31 09:30." in response.content.decode()
-    response = owner_client.post(f"/webhooks/{webhook.pk}/deliveries/retry-failed/", {}, follow=True)
-    assert "Choose the date and time" in response.content.decode()
+    response = owner_client.post(f"/webhooks/{webhook.pk}/deliveries/retry-failed/", {})
+    assert 'id="id_since_error">Choose the date and time' in response.content.decode()
 
 
 def test_the_chart_counts_successes_and_failures_per_hour(owner_client, account, make_webhook, receiver, settings):

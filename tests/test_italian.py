@@ -16,8 +16,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from tests.conftest import ROOT
-from webhooks.models import Webhook
+from tests.conftest import ROOT, record_attempt
+from webhooks import disabled
+from webhooks.models import Attempt, Delivery, Webhook
 from webhooks.notices import tell_account_disabled
 
 PO = ROOT / "locale" / "it" / "LC_MESSAGES" / "django.po"
@@ -170,8 +171,33 @@ def test_the_disabled_email_goes_in_each_persons_language(owner, teammate, make_
     teammate.language = "it"
     teammate.save()
     webhook = make_webhook()
-    tell_account_disabled(Webhook.objects.select_related("account").get(pk=webhook.pk), "Disabled by a user.")
+    webhook.account.time_zone = "Europe/Rome"
+    webhook.account.save()
+    reason = disabled.gone_reason(datetime(2026, 1, 26, 9, 2, tzinfo=UTC))
+    tell_account_disabled(Webhook.objects.select_related("account").get(pk=webhook.pk), reason)
     by_recipient = {message.to[0]: message for message in mail.outbox}
     assert by_recipient[owner.email].subject.startswith("Your webhook")
+    assert "On Jan 26, 10:02 CET your app answered 410 Gone" in by_recipient[owner.email].body
     assert by_recipient[teammate.email].subject.startswith("Il tuo webhook")
-    assert "Disattivato da un utente." in by_recipient[teammate.email].body
+    assert "Il 26 Gen, 10:02 CET la tua app ha risposto 410 Gone" in by_recipient[teammate.email].body
+
+
+def test_why_an_attempt_got_no_answer_is_said_in_the_readers_language(owner, make_webhook):
+    webhook = make_webhook(failing_since=timezone.now() - timedelta(minutes=5))
+    later = timezone.now() + timedelta(minutes=10)
+    delivery = Delivery.objects.create(
+        webhook=webhook, event="delivered", payload={}, status="pending", attempt_count=1, next_attempt_at=later
+    )
+    record_attempt(delivery, 1, error="Could not resolve the host name shop.example.com.")
+    test = Delivery.objects.create(webhook=webhook, event="delivered", payload={}, is_test=True, status="failed")
+    record_attempt(test, 1, error="Timed out after 15 s")
+    client = italian(owner)
+    card = client.get(reverse("webhooks:list")).content.decode()
+    assert "ultima risposta Impossibile risolvere il nome host shop.example.com." in card
+    log = client.get(reverse("webhooks:delivery", args=[webhook.pk, delivery.pk])).content.decode()
+    assert "Impossibile risolvere il nome host shop.example.com." in log
+    result = client.get(reverse("webhooks:test_result", args=[webhook.pk, test.pk]) + "?fragment=short")
+    assert "Tempo scaduto dopo 15 s" in result.content.decode()
+    # Stored in English, for operators, the API and the logs; a sentence of another origin is shown as it is.
+    assert Attempt.objects.get(delivery=test).error == "Timed out after 15 s"
+    assert Attempt(error="Something else").error_text == "Something else"

@@ -169,6 +169,18 @@ def test_make_run_migrates_prints_the_demo_login_and_serves_with_a_worker(tmp_pa
             stop(proc)
 
 
+def test_the_install_says_what_it_does_and_gunicorn_stops_gracefully_within_a_bound(tmp_path):
+    # What `make` would run, without running it: a fresh checkout's install, and the web process.
+    install = subprocess.run(
+        ["make", "-n", "install", f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert "Installing the Python packages of requirements.txt" in install.stdout  # not a silent minute
+    web = subprocess.run(["make", "-n", "web"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert "gunicorn brevo_hooks.wsgi" in web.stdout and "--graceful-timeout 20" in web.stdout
+    # `make run` stops its gunicorn within seconds on Ctrl-C (its test measures the stop itself).
+    assert "--graceful-timeout 5" in (ROOT / "bin" / "run").read_text()
+
+
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60

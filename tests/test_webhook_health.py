@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from html import unescape
 
 from django.urls import reverse
 from django.utils import timezone
 
 from events.fanout import NewEvent
 from tests.conftest import record_attempt
-from webhooks import health
+from webhooks import disabled, health
 from webhooks.models import Attempt, Delivery
 
 LIST = reverse("webhooks:list")
@@ -40,7 +41,7 @@ def card(page: str, webhook) -> str:
 
 
 def text(html: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+    return unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip())
 
 
 def test_a_healthy_webhook_says_when_it_last_delivered_with_its_24_hour_figures(owner_client, make_webhook):
@@ -79,8 +80,33 @@ def test_paused_disabled_and_new_webhooks_say_so(owner_client, make_webhook):
     new = make_webhook(url="https://n.example/")
     page = owner_client.get(LIST).content.decode()
     assert "Paused until" in text(card(page, paused)) and "health-paused" in card(page, paused)
-    assert "Disabled: Disabled by a user." in text(card(page, disabled))
+    assert "Disabled: Someone in your account disabled it" in text(card(page, disabled))
     assert "Nothing delivered yet" in text(card(page, new)) and "No attempts in the last 24 h" in text(card(page, new))
+
+
+def test_a_disabled_webhook_says_what_happened_and_what_to_do_in_the_readers_words_and_zone(
+    owner_client, make_webhook, account
+):
+    account.time_zone = "Europe/Rome"
+    account.save()
+    since = datetime(2026, 1, 26, 9, 2, tzinfo=UTC)
+    gone = make_webhook(url="https://g.example/", enabled=False, disabled_reason=disabled.gone_reason(since))
+    failing = make_webhook(
+        url="https://f.example/", enabled=False, disabled_reason=disabled.long_failing_reason(since, 5 * 86400)
+    )
+    page = owner_client.get(LIST).content.decode()
+    assert (
+        "Disabled: On Jan 26, 10:02 CET your app answered 410 Gone, which says that this URL no longer takes events,"
+        " so we stopped sending them. If that was a mistake, check the URL (Actions > Edit), then choose Actions >"
+        " Enable."
+    ) in text(card(page, gone))
+    assert (
+        "Disabled: Every delivery failed for 5 days, since Jan 26, 10:02 CET, so we stopped sending to it. Check that"
+        " your app answers at this URL"
+    ) in text(card(page, failing))
+    assert "UTC" not in text(card(page, failing))  # the stored sentence, for operators, is not what people read
+    italian = owner_client.get(LIST, HTTP_ACCEPT_LANGUAGE="it").content.decode()
+    assert "Disattivato: Ogni consegna è fallita per 5 giorni, dal 26 Gen, 10:02 CET" in text(card(italian, failing))
 
 
 def test_the_list_costs_the_same_queries_for_one_webhook_or_forty(
@@ -114,6 +140,17 @@ def test_a_delivery_that_failed_once_says_retrying_with_the_answer(owner_client,
     page = owner_client.get(reverse("webhooks:deliveries", args=[webhook.pk])).content.decode()
     assert "Retrying (attempt 2 failed: HTTP 500)" in page
     assert "next try at" in page and "0 minutes" not in page
+
+
+def test_moments_of_seconds_ago_and_retries_due_now_are_worded_for_people(owner_client, make_webhook):
+    delivered = make_webhook(url="https://d.example/")
+    delivery_with_attempts(delivered, "succeeded", [200], ago=timedelta(seconds=3))
+    due = make_webhook(url="https://r.example/")
+    delivery_with_attempts(due, "pending", [500], next_attempt_at=timezone.now() - timedelta(seconds=1))
+    card_text = text(card(owner_client.get(LIST).content.decode(), delivered))
+    assert re.search(r"Last delivered (\d+ seconds|a second) ago", card_text), card_text  # not "0 minutes ago"
+    page = owner_client.get(reverse("webhooks:deliveries", args=[due.pk])).content.decode()
+    assert "next try any moment now" in page and "0 minutes" not in page
 
 
 def test_a_pending_delivery_never_tried_still_says_pending(make_webhook):

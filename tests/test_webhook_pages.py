@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -26,6 +28,31 @@ def test_a_wrong_password_is_refused_with_a_message(client, owner):
     response = client.post(reverse("login"), {"username": owner.email, "password": "nope"})
     assert response.status_code == 200
     assert "Please enter a correct email address and password" in response.content.decode()
+
+
+def test_the_login_page_focuses_its_email_and_ties_a_refusal_to_both_fields(client, owner):
+    page = client.get(reverse("login")).content.decode()
+    assert re.search(r'<input type="email" name="username" id="id_username"[^>]* autofocus', page)
+    assert "aria-invalid" not in page
+    page = client.post(reverse("login"), {"username": owner.email, "password": "nope"}).content.decode()
+    assert 'id="login_error"' in page
+    for name in ("username", "password"):
+        [tag] = re.findall(rf'<input [^>]*name="{name}"[^>]*>', page)
+        assert 'aria-invalid="true"' in tag and 'aria-describedby="login_error"' in tag, tag
+
+
+def test_field_errors_are_tied_to_their_inputs(owner_client):
+    page = owner_client.post(ADD, add_form(url="ftp://example.com/", custom_headers="no colon")).content.decode()
+    [url] = re.findall(r'<input [^>]*name="url"[^>]*>', page)
+    assert 'aria-invalid="true"' in url and 'aria-describedby="id_url_helptext id_url_error"' in url
+    assert 'id="id_url_helptext"' in page and 'id="id_url_error"' in page
+    [headers] = re.findall(r'<textarea [^>]*name="custom_headers"[^>]*>', page)
+    assert 'aria-invalid="true"' in headers and "id_custom_headers_error" in headers
+    # Fields without an error are not marked, and point to their help only.
+    [description] = re.findall(r'<input [^>]*name="description"[^>]*>', page)
+    assert "aria-invalid" not in description and "aria-describedby" not in description
+    [batched] = re.findall(r'<input [^>]*name="batched"[^>]*>', page)
+    assert 'aria-describedby="id_batched_helptext"' in batched and 'id="id_batched_helptext"' in page
 
 
 def test_pages_need_a_login(client, db):
@@ -171,7 +198,8 @@ def test_a_webhook_can_be_disabled_and_enabled(owner_client, make_webhook):
     owner_client.post(reverse("webhooks:toggle", args=[webhook.pk]))
     webhook.refresh_from_db()
     assert not webhook.enabled and webhook.disabled_reason == "Disabled by a user."
-    assert "Disabled: Disabled by a user." in owner_client.get(reverse("webhooks:list")).content.decode()
+    page = owner_client.get(reverse("webhooks:list")).content.decode()
+    assert "Disabled: Someone in your account disabled it" in page
     owner_client.post(reverse("webhooks:toggle", args=[webhook.pk]))
     webhook.refresh_from_db()
     assert webhook.enabled

@@ -79,27 +79,35 @@ def delivery_page(webhook: Webhook, status: str, event: str) -> QuerySet[Deliver
 @account_required
 def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
     webhook = get_any_webhook_for_user(request, pk)
-    status = request.GET.get("status", "")
+    since = timezone.localtime() - timedelta(days=1)
+    return log_page(request, webhook, RetrySinceForm(initial={"since": since}))
+
+
+def log_page(request: HttpRequest, webhook: Webhook, since_form: RetrySinceForm, status: int = 200) -> HttpResponse:
+    """The delivery log, with the "Retry all failed since…" field as given (a refused one shows why under it)."""
+    status_filter = request.GET.get("status", "")
     event = request.GET.get("event", "")
-    deliveries = delivery_page(webhook, status, event).select_related("webhook").prefetch_related(attempts_in_short())
+    deliveries = (
+        delivery_page(webhook, status_filter, event).select_related("webhook").prefetch_related(attempts_in_short())
+    )
     paginator = CappedPaginator(deliveries, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     now = timezone.now()
     context = {
         "webhook": webhook,
         "page": page,
-        "status": status,
+        "status": status_filter,
         "event": event,
         "statuses": [(s.value, s.label) for s in FILTER_STATUSES],
         "events": [(e.subscription, e.label) for e in catalog.for_type(webhook.type)],
         "chart": health.chart(health.hourly_counts([webhook.pk], now)[webhook.pk]),
         "failed_count": webhook.deliveries.retryable(now).count(),
-        "since_form": RetrySinceForm(initial={"since": timezone.localtime(now) - timedelta(days=1)}),
+        "since_form": since_form,
         # Older deliveries were deleted (webhooks.retention): the page says how far back it goes.
         "retention_days": settings.WEBHOOKS_RETENTION_DAYS,
         "history_start": history_start(now),
     }
-    return render(request, "webhooks/deliveries.html", context)
+    return render(request, "webhooks/deliveries.html", context, status=status)
 
 
 @account_required
@@ -139,8 +147,8 @@ def retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
     webhook = get_any_webhook_for_user(request, pk)
     form = RetrySinceForm(request.POST)
     if not form.is_valid():
-        messages.error(request, form.errors["since"][0])
-        return redirect("webhooks:deliveries", pk=webhook.pk)
+        # The page again, with the date as typed and why it was refused, under the field.
+        return log_page(request, webhook, form, status=400)
     # A time without a zone is in the account's, which the page names next to the field.
     since = form.cleaned_data["since"]
     try:

@@ -196,7 +196,7 @@ class RetrySinceForm(forms.Form):
         # One format that every language's input formats accept, whatever the browser's locale.
         widget=forms.DateTimeInput(
             format="%Y-%m-%d %H:%M",
-            attrs={"placeholder": "2026-01-31 09:30", "spellcheck": "false", "aria-describedby": "since-help"},
+            attrs={"placeholder": "2026-01-31 09:30", "spellcheck": "false", "autocomplete": "off"},
         ),
         error_messages={
             "required": _("Choose the date and time from which to retry failed deliveries."),

@@ -25,7 +25,7 @@ from accounts.models import Account
 from brevo_hooks.bulk_insert import insert_returning_ids
 from brevo_hooks.partial_index import IndexedAs
 from catalog.payloads import encode
-from webhooks import signing, sql
+from webhooks import answers, disabled, signing, sql
 from webhooks.fields import OrderedJSONField
 
 # The `event` of a Delivery that carries a batch of events as one JSON array.
@@ -165,6 +165,11 @@ class Webhook(models.Model):
     @property
     def masked_url(self) -> str:
         return mask_url(self.url)
+
+    @property
+    def disabled_explanation(self) -> disabled.Explanation:
+        """Why it is disabled and what to do, in the page's language and time zone."""
+        return disabled.explain(self.disabled_reason)
 
     @property
     def is_paused(self) -> bool:
@@ -586,11 +591,16 @@ class Attempt(models.Model):
         return self.response_status is not None or bool(self.error)
 
     @property
+    def error_text(self) -> str:
+        """Why there was no answer, in the reader's language (stored in English)."""
+        return answers.in_words(self.error)
+
+    @property
     def answer(self) -> str:
         """ "HTTP 500", or why there was no answer ("Connection refused")."""
         if self.response_status is not None:
             return _("HTTP %(status)s") % {"status": self.response_status}
-        return self.error or _("no answer yet")
+        return self.error_text or _("no answer yet")
 
 
 class HourlyCount(models.Model):

@@ -10,6 +10,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from brevo_hooks.logs import log_ids
+from webhooks.disabled import explain
 from webhooks.models import Webhook
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def disabled_email(webhook: Webhook, reason: str) -> tuple[str, str]:
         "What was not delivered is kept in the webhook's delivery log. Once your app answers again, "
         'enable the webhook from Webhooks > Actions > Enable, then use "Retry all failed since…" '
         "on its Deliveries page to send what it missed.\n\n— brevo-hooks\n"
-    ) % {"url": webhook.masked_url, "description": described, "reason": _(reason)}
+    ) % {"url": webhook.masked_url, "description": described, "reason": explain(reason, webhook.account.time_zone).what}
     return subject, body
 
 

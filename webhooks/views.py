@@ -13,21 +13,18 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
 from django.views.decorators.http import require_http_methods, require_POST
 
 import catalog
 from accounts.decorators import account_required
 from accounts.models import Account
-from webhooks import health, jobs
+from webhooks import disabled, health, jobs
 from webhooks.forms import SendTestForm, WebhookForm
 from webhooks.models import Delivery, Webhook, limit_message
 
 # From this many webhooks on, the list offers a search box and a compact view.
 TOOLS_FROM = 6
 VIEW_SESSION = "webhooks_view"
-# Stored in English, shown translated (the template translates the reason it is given).
-DISABLED_BY_USER = gettext_noop("Disabled by a user.")
 
 
 def get_webhook_for_user(request: HttpRequest, pk: int) -> Webhook:
@@ -193,7 +190,7 @@ def test_result(request: HttpRequest, pk: int, delivery_pk: int) -> HttpResponse
 def webhook_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     webhook = get_webhook_for_user(request, pk)
     webhook.enabled = not webhook.enabled
-    webhook.disabled_reason = "" if webhook.enabled else DISABLED_BY_USER
+    webhook.disabled_reason = "" if webhook.enabled else disabled.BY_USER
     if webhook.enabled:
         # A fresh start: old failures must not disable it again at the next one.
         webhook.failing_since = webhook.paused_until = None

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from brevo_hooks.logs import log_ids
+from webhooks import disabled
 from webhooks.models import Webhook
 from webhooks.notices import tell_account_disabled
 from webhooks.sending.endpoints import Endpoints
@@ -56,9 +57,7 @@ def update_runs(real: list[Outcome], endpoints: Endpoints, now: datetime) -> set
 def disable_gone(real: list[Outcome], endpoints: Endpoints, now: datetime) -> set[int]:
     gone = {o.webhook_id for o in real if o.gone} & endpoints.known.keys()
     for pk in gone:
-        disable(
-            endpoints[pk].webhook, f"Your app answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC, so deliveries stopped."
-        )
+        disable(endpoints[pk].webhook, disabled.gone_reason(now))
     return gone
 
 
@@ -69,19 +68,9 @@ def disable_long_failing(failing: set[int], now: datetime) -> set[int]:
     window = timedelta(seconds=settings.WEBHOOKS_DISABLE_AFTER)
     stopped = set()
     for webhook in Webhook.objects.filter(pk__in=failing, enabled=True, failing_since__lte=now - window):
-        disable(webhook, long_failing_reason(webhook))
+        disable(webhook, disabled.long_failing_reason(webhook.failing_since, settings.WEBHOOKS_DISABLE_AFTER))
         stopped.add(webhook.pk)
     return stopped
-
-
-def long_failing_reason(webhook: Webhook) -> str:
-    window = settings.WEBHOOKS_DISABLE_AFTER
-    days = window / 86400
-    span = f"{days:g} days" if days >= 1 else f"{window:g} seconds"
-    return (
-        f"Every delivery failed for {span} (since {webhook.failing_since:%Y-%m-%d %H:%M} UTC), "
-        "so deliveries stopped. Check your app, then enable the webhook again."
-    )
 
 
 def disable(webhook: Webhook, reason: str) -> bool:

@@ -1,12 +1,14 @@
-"""Template filters for times and figures that read well in both languages."""
+"""Template filters for times and figures that read well in both languages, and fields tied to their words."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from django import template
+from django.forms import BoundField
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.safestring import SafeString
 
 register = template.Library()
 
@@ -34,3 +36,19 @@ def full_time(value: datetime | None) -> str:
 def is_past(value: datetime | None) -> bool:
     """Whether `value` has come (a retry that is due any moment now)."""
     return value is not None and value <= timezone.now()
+
+
+@register.filter
+def described(field: BoundField, help: str = "") -> SafeString:
+    """The field's input, pointing to its help and its errors, and marked invalid when it has errors.
+
+    A screen reader then reads "Enter a valid URL" with the field, not somewhere below it. The
+    ids are those of webhooks/_field.html: `<id>_helptext` (Django's own) and `<id>_error`.
+    """
+    ids = []
+    if help or field.help_text:
+        ids.append(f"{field.auto_id}_helptext")
+    if field.errors:
+        ids.append(f"{field.auto_id}_error")
+    # Django adds aria-invalid="true" to a field with errors; it keeps the aria-describedby given.
+    return field.as_widget(attrs={"aria-describedby": " ".join(ids)} if ids else None)
