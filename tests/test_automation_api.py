@@ -220,6 +220,14 @@ def test_runs_lists_each_contacts_progress_and_calls(api_client, account):
         ),
         ({"steps": [{"type": "webhook", "url": HOOK, "includeContacts": True}]}, "steps[0].includeContacts: Unknown"),
         ({"steps": [{"type": "wait", "seconds": 5, "enabled": True}]}, "steps[0].enabled: Unknown field"),
+        (
+            {"steps": [{"type": "webhook", "url": HOOK, "auth": {"type": "bearer", "token": "t", "tokn": "u"}}]},
+            "steps[0].auth.tokn: Unknown field",
+        ),
+        (
+            {"steps": [{"type": "webhook", "url": HOOK, "headers": [{"key": "X-A", "value": "1", "vaule": "2"}]}]},
+            "steps[0].headers[0].vaule: Unknown field",
+        ),
     ],
 )
 def test_bad_input_is_a_400_with_code_and_message_and_nothing_is_saved(api_client, change, message):

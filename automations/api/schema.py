@@ -35,6 +35,8 @@ STRICT_COMPONENTS = (
     "WebhookStepRequest",
     "KeptWaitStepRequest",
     "KeptWebhookStepRequest",
+    "StepAuthRequest",
+    "StepHeaderRequest",
 )
 
 
@@ -150,6 +152,8 @@ def postprocess(result: dict[str, Any], generator: object, request: object, publ
     }
     for name in STRICT_COMPONENTS:
         schemas[name]["additionalProperties"] = False
+    # A header value may be empty, as for /v3/webhooks (DRF's non-blank default says otherwise).
+    schemas["StepHeaderRequest"]["properties"]["value"].pop("minLength", None)
     for name, create in (("AutomationCreateRequest", True), ("AutomationUpdateRequest", False)):
         schemas[name]["anyOf"] = needs_a_step_when_active(create)
         description = schemas[name].get("description", "")

@@ -59,6 +59,14 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class StepAuthSerializer(StrictSerializer, AuthSerializer):
+    """Bearer authentication of a step's webhook."""
+
+
+class StepHeaderSerializer(StrictSerializer, HeaderSerializer):
+    """A custom header that a step's webhook sends with every request."""
+
+
 class ConditionsSerializer(StrictSerializer):
     listId = StrictIntegerField(required=False, min_value=1, max_value=MAX_ID, help_text='"Added to a list": the list')
     linkContains = StrictCharField(
@@ -149,8 +157,8 @@ class WebhookStepSerializer(StepSerializer):
         default=False, help_text="Include details of the contact who triggered the event"
     )
     includeEvent = StrictBooleanField(default=False, help_text="Include details of the trigger event")
-    auth = AuthSerializer(required=False, allow_null=True, help_text="Bearer authentication; null removes it.")
-    headers = serializers.ListField(child=HeaderSerializer(), required=False, max_length=validators.MAX_HEADERS)
+    auth = StepAuthSerializer(required=False, allow_null=True, help_text="Bearer authentication; null removes it.")
+    headers = serializers.ListField(child=StepHeaderSerializer(), required=False, max_length=validators.MAX_HEADERS)
 
     def validate_headers(self, value: list[dict[str, str]]) -> list[dict[str, str]]:
         try:
