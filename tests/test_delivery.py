@@ -386,11 +386,14 @@ def test_a_hanging_endpoint_does_not_hold_up_the_others(account, make_webhook, r
     finally:
         slow.stop()
     # The fast endpoint got everything; the hanging one cost one timeout (1 s here), then
-    # was paused instead of taking 15 timeouts.
+    # was paused instead of taking 15 rounds of timeouts (30 requests, 2 at a time: 15 s).
+    # Its two requests usually come back in one round; on a busy machine they may be
+    # gathered in two, and a third may start before the streak is complete.
     assert len(receiver.unique()) == 30
-    assert len(slow.requests) == 2
-    assert elapsed < 4
-    assert Delivery.objects.filter(webhook__url=slow.url, status="pending", attempt_count=0).count() == 28
+    tried = len(slow.requests)
+    assert 2 <= tried <= 3
+    assert elapsed < 8
+    assert Delivery.objects.filter(webhook__url=slow.url, status="pending", attempt_count=0).count() == 30 - tried
 
 
 def test_a_slow_endpoint_holds_only_its_own_threads(account, make_webhook, receiver, settings, emit):
