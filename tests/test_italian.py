@@ -16,6 +16,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from automations.models import Run
+from tests.automation_world import make_automation, wait
 from tests.conftest import ROOT, record_attempt
 from webhooks import disabled, outbound
 from webhooks.models import Attempt, Delivery, Webhook
@@ -228,3 +230,20 @@ def test_an_address_refused_at_send_time_is_said_in_the_readers_language(owner, 
     assert Attempt.objects.get(delivery=delivery).error == stored
     with translation.override("en"):
         assert Attempt(error=stored).error_text == stored
+
+
+def test_a_runs_status_agrees_with_percorso_and_a_deliverys_with_consegna(owner, account, make_webhook):
+    automation = make_automation(account, [wait(3600)])
+    now = timezone.now()
+    Run.objects.create(automation=automation, email="a@example.com", status="active", position=1, due_at=now)
+    Run.objects.create(automation=automation, email="b@example.com", status="done", finished_at=now, exclusive=False)
+    Run.objects.create(automation=automation, email="c@example.com", status="stopped", exclusive=False)
+    client = italian(owner)
+    page = client.get(reverse("automations:runs", args=[automation.pk])).content.decode()
+    assert "Cronologia dei percorsi" in page
+    badges = {word for word in ("In corso", "Terminato", "Interrotto", "Terminata", "Interrotta") if word in page}
+    assert badges == {"In corso", "Terminato", "Interrotto"}
+    webhook = make_webhook()
+    delivery = Delivery.objects.create(webhook=webhook, event="delivered", payload={}, status="sent", completed_at=now)
+    log = client.get(reverse("webhooks:delivery", args=[webhook.pk, delivery.pk])).content.decode()
+    assert "<dt>Terminata</dt>" in log
