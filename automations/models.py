@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 import catalog
@@ -196,10 +196,11 @@ class Run(models.Model):
     ahead). The runner (automations.runner) moves a due run along with a conditional UPDATE.
     """
 
+    # "a run": in Italian a run is masculine ("percorso"), a delivery feminine ("consegna").
     class Status(models.TextChoices):
-        ACTIVE = "active", _("In progress")
-        DONE = "done", _("Finished")
-        STOPPED = "stopped", _("Stopped")
+        ACTIVE = "active", pgettext_lazy("a run", "In progress")
+        DONE = "done", pgettext_lazy("a run", "Finished")
+        STOPPED = "stopped", pgettext_lazy("a run", "Stopped")
 
     class StopReason(models.TextChoices):
         NONE = "", ""

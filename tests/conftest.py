@@ -55,6 +55,19 @@ def fresh_breaker_windows() -> Iterator[None]:
     breaker._recent.clear()
 
 
+@pytest.fixture(autouse=True)
+def english_again_after_each_test() -> Iterator[None]:
+    """No test inherits the language of the last page another one asked for.
+
+    LocaleMiddleware activates the request's language in the test's own thread and leaves it
+    active: after an Italian page, the next test's engine sentences came out in Italian.
+    """
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def account(db) -> Account:
     return Account.objects.create(name="Acme")

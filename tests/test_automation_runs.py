@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -13,6 +14,8 @@ from automations.runner import advance_due
 from events import emit
 from events.fanout import EventError, NewEvent
 from tests.automation_world import added_to_list, call, deleted, make_automation, updated, wait
+from tests.receiver import Reply
+from webhooks import sending
 from webhooks.models import AUTOMATION_EVENT, Delivery
 
 HOOK = "https://example.com/hook"
@@ -43,6 +46,27 @@ def test_an_event_that_matches_starts_a_run_and_a_first_call_is_a_delivery_at_on
         "step_id": step.pk,
         "workflow_id": automation.pk,
     }
+
+
+def test_a_call_step_disabled_by_its_app_emails_that_saving_its_automation_enables_it_again(account, owner, receiver):
+    automation = make_automation(account, [wait(60), call(receiver.url)], name="Onboarding")
+    emit(account, [added_to_list("jane@example.com", 1)])
+    receiver.reply = Reply(status=410)
+
+    advance_due(timezone.now() + timedelta(seconds=61))
+    [delivery] = calls()
+    sending.deliver([delivery.pk])
+
+    step = automation.steps.get(position=1)
+    step.webhook.refresh_from_db()
+    assert not step.webhook.enabled
+    (email,) = mail.outbox
+    assert email.to == [owner.email]
+    assert email.subject == 'The Call a webhook step 2 of your automation "Onboarding" was disabled'
+    assert 'step 2 of your automation "Onboarding"' in email.body
+    assert "open the automation from Automations > Onboarding and save it" in email.body
+    # Such a webhook is not on the Webhooks page: its Actions > Enable is nowhere to be found.
+    assert "Webhooks > Actions > Enable" not in email.body
 
 
 def test_list_7_enters_the_automation_of_list_7_and_not_that_of_list_8(account):

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 import pytest
 
 from accounts.models import User
+from automations import views as automation_views
 from automations.models import Automation
 from events import emit
 from tests.automation_world import added_to_list, call, make_automation
 from tests.browser_helpers import new_context
-from tests.conftest import PASSWORD, ROOT
+from tests.conftest import PASSWORD, ROOT, wait_until
 from tests.receiver import Receiver
+from webhooks.models import Delivery
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Response
@@ -156,5 +159,49 @@ def test_a_steps_send_a_test_button_is_disabled_while_its_test_is_pending(
     page.wait_for_function("b => b.disabled", arg=button.element_handle())  # one click, one test
     page.get_by_text("HTTP 200").wait_for()
     page.wait_for_function("b => !b.disabled", arg=button.element_handle())
+    assert len(receiver.requests) == 1
+    context.close()
+
+
+def test_a_double_click_on_a_steps_send_a_test_sends_one_test(
+    browser, live_server, owner, receiver, worker_process, settings, monkeypatch
+):
+    settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True
+    worker_process()
+    automation = make_automation(owner.account, [call(receiver.url + "/step")])
+    step = automation.steps.get()
+    # The server holds the first test until the second click is in, as a slow answer would: the
+    # page has not changed yet, and Chromium would send the form a second time.
+    first, second, release = threading.Event(), threading.Event(), threading.Event()
+    enqueue = automation_views.enqueue_step_test
+
+    def slow_enqueue(step):
+        (second if first.is_set() else first).set()
+        release.wait(timeout=30)
+        return enqueue(step)
+
+    monkeypatch.setattr(automation_views, "enqueue_step_test", slow_enqueue)
+    context = new_context(browser, live_server, owner, viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    page.goto(live_server.url + f"/automations/{automation.pk}/")
+    button = page.get_by_role("button", name="Send a test")
+    button.scroll_into_view_if_needed()
+    box = button.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+    page.mouse.click(x, y)
+    assert first.wait(timeout=30)
+    page.mouse.click(x, y)  # the page has not changed yet: the same button is still under the pointer
+    # A second submission reaches the server in milliseconds; give it seconds.
+    sent_twice = second.wait(timeout=3)
+    release.set()
+    assert not sent_twice, "the second click sent a second test"
+
+    page.wait_for_url(f"**/steps/{step.pk}/test/*/")
+    page.get_by_text("HTTP 200").wait_for()
+    tests = Delivery.objects.filter(webhook=step.webhook, is_test=True)
+    # Every test queued has been sent before they are counted.
+    wait_until(lambda: tests.exists() and not tests.filter(status="pending").exists(), timeout=30)
+    assert tests.count() == 1
     assert len(receiver.requests) == 1
     context.close()

@@ -16,8 +16,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from automations.models import Run
+from tests.automation_world import make_automation, wait
 from tests.conftest import ROOT, record_attempt
-from webhooks import disabled
+from webhooks import disabled, outbound
 from webhooks.models import Attempt, Delivery, Webhook
 from webhooks.notices import tell_account_disabled
 
@@ -201,3 +203,47 @@ def test_why_an_attempt_got_no_answer_is_said_in_the_readers_language(owner, mak
     # Stored in English, for operators, the API and the logs; a sentence of another origin is shown as it is.
     assert Attempt.objects.get(delivery=test).error == "Timed out after 15 s"
     assert Attempt(error="Something else").error_text == "Something else"
+
+
+def test_an_address_refused_at_send_time_is_said_in_the_readers_language(owner, make_webhook, no_private_urls):
+    # The guard's own sentence, as a worker (which has no reader) stores it.
+    with translation.override("en"), pytest.raises(outbound.OutboundError) as refused:
+        outbound.post("http://127.0.0.1:9/hooks", b"{}", {})
+    stored = str(refused.value)
+    assert stored == "Webhooks cannot be sent to 127.0.0.1: it is a loopback address. Use a public URL."
+    webhook = make_webhook(failing_since=timezone.now() - timedelta(minutes=5))
+    later = timezone.now() + timedelta(minutes=10)
+    delivery = Delivery.objects.create(
+        webhook=webhook, event="delivered", payload={}, status="pending", attempt_count=1, next_attempt_at=later
+    )
+    record_attempt(delivery, 1, error=stored)
+    test = Delivery.objects.create(webhook=webhook, event="delivered", payload={}, is_test=True, status="failed")
+    named = "Webhooks cannot be sent to shop.example.com (10.0.0.7): it is a private address. Use a public URL."
+    record_attempt(test, 1, error=named)
+    client = italian(owner)
+    said = "I webhook non possono essere inviati a 127.0.0.1: è un indirizzo di loopback. Usa un URL pubblico."
+    assert said in client.get(reverse("webhooks:list")).content.decode()
+    assert said in client.get(reverse("webhooks:delivery", args=[webhook.pk, delivery.pk])).content.decode()
+    result = client.get(reverse("webhooks:test_result", args=[webhook.pk, test.pk]) + "?fragment=short")
+    assert "a shop.example.com (10.0.0.7): è un indirizzo privato. Usa un URL pubblico." in result.content.decode()
+    # Stored in English, for operators, the API and the logs.
+    assert Attempt.objects.get(delivery=delivery).error == stored
+    with translation.override("en"):
+        assert Attempt(error=stored).error_text == stored
+
+
+def test_a_runs_status_agrees_with_percorso_and_a_deliverys_with_consegna(owner, account, make_webhook):
+    automation = make_automation(account, [wait(3600)])
+    now = timezone.now()
+    Run.objects.create(automation=automation, email="a@example.com", status="active", position=1, due_at=now)
+    Run.objects.create(automation=automation, email="b@example.com", status="done", finished_at=now, exclusive=False)
+    Run.objects.create(automation=automation, email="c@example.com", status="stopped", exclusive=False)
+    client = italian(owner)
+    page = client.get(reverse("automations:runs", args=[automation.pk])).content.decode()
+    assert "Cronologia dei percorsi" in page
+    badges = {word for word in ("In corso", "Terminato", "Interrotto", "Terminata", "Interrotta") if word in page}
+    assert badges == {"In corso", "Terminato", "Interrotto"}
+    webhook = make_webhook()
+    delivery = Delivery.objects.create(webhook=webhook, event="delivered", payload={}, status="sent", completed_at=now)
+    log = client.get(reverse("webhooks:delivery", args=[webhook.pk, delivery.pk])).content.decode()
+    assert "<dt>Terminata</dt>" in log

@@ -44,7 +44,14 @@ PATTERNS = [
         re.compile(r"The answer could not be read \((?P<kind>\w+)\)"),
         gettext_noop("The answer could not be read (%(kind)s)"),
     ),
+    (
+        re.compile(r"Webhooks cannot be sent to (?P<host>.+): it is (?P<reason>.+)\. Use a public URL\."),
+        gettext_noop("Webhooks cannot be sent to %(host)s: it is %(reason)s. Use a public URL."),
+    ),
 ]
+# Figures that are words themselves: the kind of address the SSRF guard refused ("a loopback
+# address"), each a message of webhooks.ssrf, so the catalogue already has it.
+WORDS = {"reason"}
 
 
 def in_words(error: str) -> str:
@@ -53,5 +60,6 @@ def in_words(error: str) -> str:
         return _(error)
     for stored, sentence in PATTERNS:
         if found := stored.fullmatch(error):
-            return _(sentence) % found.groupdict()
+            values = found.groupdict()
+            return _(sentence) % {name: _(value) if name in WORDS else value for name, value in values.items()}
     return error

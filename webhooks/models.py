@@ -636,18 +636,6 @@ class AccountTurns(Account):
         verbose_name = "delivery queue"
         verbose_name_plural = "delivery queues"
 
-    @property
-    def is_complete(self) -> bool:
-        # Written before its request, completed after it: until then neither is set.
-        return self.response_status is not None or bool(self.error)
-
-    @property
-    def answer(self) -> str:
-        """ "HTTP 500", or why there was no answer ("Connection refused")."""
-        if self.response_status is not None:
-            return _("HTTP %(status)s") % {"status": self.response_status}
-        return self.error or _("no answer yet")
-
 
 class ExportQuerySet(models.QuerySet["Export"]):
     def by_token(self, token: str) -> Export | None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.mail import send_mail
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -13,11 +15,18 @@ from brevo_hooks.logs import log_ids
 from webhooks.disabled import explain
 from webhooks.models import Webhook
 
+if TYPE_CHECKING:
+    from automations.models import Step
+
 logger = logging.getLogger(__name__)
 
 
 def disabled_email(webhook: Webhook, reason: str) -> tuple[str, str]:
     """The subject and body of the "webhook disabled" email, in the active language."""
+    why = explain(reason, webhook.account.time_zone).what
+    step = automation_step(webhook)
+    if step is not None:
+        return step_disabled_email(webhook, step, why)
     subject = _("Your webhook %(url)s was disabled") % {"url": webhook.masked_url}
     described = f" ({webhook.description})" if webhook.description else ""
     body = _(
@@ -26,7 +35,44 @@ def disabled_email(webhook: Webhook, reason: str) -> tuple[str, str]:
         "What was not delivered is kept in the webhook's delivery log. Once your app answers again, "
         'enable the webhook from Webhooks > Actions > Enable, then use "Retry all failed since…" '
         "on its Deliveries page to send what it missed.\n\n— brevo-hooks\n"
-    ) % {"url": webhook.masked_url, "description": described, "reason": explain(reason, webhook.account.time_zone).what}
+    ) % {"url": webhook.masked_url, "description": described, "reason": why}
+    return subject, body
+
+
+def automation_step(webhook: Webhook) -> Step | None:
+    """The Call a webhook step that owns `webhook`, with its automation; None for the Webhooks page's."""
+    if webhook.source != Webhook.Source.AUTOMATION:
+        return None
+    try:
+        return webhook.automation_step
+    except ObjectDoesNotExist:
+        return None
+
+
+def step_disabled_email(webhook: Webhook, step: Step, why: str) -> tuple[str, str]:
+    """The email for the webhook of a Call a webhook step: saving its automation enables it again.
+
+    Such a webhook is not on the Webhooks page, so "Actions > Enable" would send people nowhere.
+    """
+    values = {
+        "automation": step.automation.name,
+        "number": step.position + 1,
+        "url": webhook.masked_url,
+        "reason": why,
+    }
+    subject = _('The Call a webhook step %(number)d of your automation "%(automation)s" was disabled') % values
+    body = (
+        _(
+            'Hello,\n\nWe stopped sending the calls of step %(number)d of your automation "%(automation)s" '
+            "to %(url)s.\n\n"
+            "Why: %(reason)s\n\n"
+            "What was not delivered is kept in the step's delivery log. Once your app answers again, open the "
+            "automation from Automations > %(automation)s and save it: saving the automation enables its "
+            'Call a webhook steps again. Then use "Retry all failed since…" on the step\'s Deliveries page '
+            "to send what it missed.\n\n— brevo-hooks\n"
+        )
+        % values
+    )
     return subject, body
 
 

@@ -19,3 +19,25 @@
   trigger.addEventListener("change", update);
   update();
 })();
+
+// One click, one request: a second click before the next page arrives (a double-click on
+// "Send a test" sent two tests) does nothing. The buttons are disabled only after the form's
+// data is taken, which keeps the clicked button's name and value in it.
+(function () {
+  "use strict";
+  var form = document.querySelector(".automation-form");
+  if (!form) return;
+  var buttons = form.querySelectorAll("button[type=submit]");
+
+  form.addEventListener("submit", function (event) {
+    if (form.hasAttribute("data-sent")) { event.preventDefault(); return; }
+    form.setAttribute("data-sent", "");
+    setTimeout(function () { buttons.forEach(function (button) { button.disabled = true; }); }, 0);
+  });
+  // Back to this page from the next one: it may be shown as it was left.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    form.removeAttribute("data-sent");
+    buttons.forEach(function (button) { button.disabled = false; });
+  });
+})();
