@@ -35,15 +35,15 @@ from bench.run import (  # noqa: E402 (the project root goes on the path first)
     LATENCY_SECONDS,
     PY,
     Processes,
+    bench_env,
     free_port,
-    fresh_database,
     log,
     percentile,
     post_at_rate,
     post_events,
+    start_services,
     start_workers,
     wait_delivered,
-    wait_for_http,
 )
 
 WARM_UP_EVENTS = 1000
@@ -124,18 +124,7 @@ def measure(procs: Processes, name: str, env: dict[str, str], api: str, receiver
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="brevo-hooks-bench-automations-"))
     procs = Processes(tmp)
-    env = {
-        **os.environ,
-        "DATABASE_URL": fresh_database(tmp),
-        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
-        "SECRET_KEY": "bench-only-secret-key",
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "WEBHOOKS_ALLOW_PRIVATE_URLS": "true",
-        "ALLOW_PLAIN_HTTP": "true",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = bench_env(tmp)
     log(
         f"bench-automations: logs and database in {tmp}; {os.cpu_count()} cores; "
         f"database {env['DATABASE_URL'].split(':')[0]}"
@@ -146,16 +135,7 @@ def main() -> None:
         api = f"http://127.0.0.1:{web_port}/api/events"
         subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
         shell(SETUP.format(key=API_KEY, url=receiver + "/hook"), env)
-        subprocess.run([PY, "-c", f"import redis; redis.Redis.from_url({env['REDIS_URL']!r}).flushdb()"], check=True)
-        procs.start("receiver", [PY, "bench/receiver.py", str(receiver_port)], env)
-        procs.start(
-            "web",
-            [f"{Path(PY).parent}/gunicorn", "brevo_hooks.wsgi", "--bind", f"127.0.0.1:{web_port}",
-             "--workers", "2", "--threads", "4", "--log-level", "warning"],
-            env,
-        )  # fmt: skip
-        wait_for_http(f"{receiver}/stats")
-        wait_for_http(f"http://127.0.0.1:{web_port}/login/")
+        start_services(procs, env, receiver_port, web_port)
 
         # A fresh database, fresh processes and the first contacts cost more: warm up before measuring.
         warm = start_workers(procs, "worker-warm-up", 1, env)

@@ -415,8 +415,9 @@ def targets(database: str, figures: dict[str, float]) -> str:
     return f"bench: targets on {database}: " + "; ".join(parts)
 
 
-def set_up(tmp: Path) -> Rig:
-    env = {
+def bench_env(tmp: Path) -> dict[str, str]:
+    """The environment of every process of a bench, on a fresh database in `tmp`."""
+    return {
         **os.environ,
         "DATABASE_URL": fresh_database(tmp),
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
@@ -430,6 +431,27 @@ def set_up(tmp: Path) -> Rig:
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }
+
+
+def start_services(
+    procs: Processes, env: dict[str, str], receiver_port: int, web_port: int
+) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """An empty Redis database, then the receiver and gunicorn, once both answer."""
+    subprocess.run([PY, "-c", f"import redis; redis.Redis.from_url({env['REDIS_URL']!r}).flushdb()"], check=True)
+    receiver = procs.start("receiver", [PY, "bench/receiver.py", str(receiver_port)], env)
+    web = procs.start(
+        "web",
+        [f"{Path(PY).parent}/gunicorn", "brevo_hooks.wsgi", "--bind", f"127.0.0.1:{web_port}",
+         "--workers", "2", "--threads", "4", "--log-level", "warning"],
+        env,
+    )  # fmt: skip
+    wait_for_http(f"http://127.0.0.1:{receiver_port}/stats")
+    wait_for_http(f"http://127.0.0.1:{web_port}/login/")
+    return receiver, web
+
+
+def set_up(tmp: Path) -> Rig:
+    env = bench_env(tmp)
     receiver_port, web_port = free_port(), free_port()
     rig = Rig(Processes(tmp), env, f"http://127.0.0.1:{receiver_port}", f"http://127.0.0.1:{web_port}/api/events")
     subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
@@ -443,16 +465,7 @@ def set_up(tmp: Path) -> Rig:
         subprocess.run([PY, "bench/prefill.py", str(prefill)], cwd=ROOT, env=env, check=True)
         log(f"bench: prefilled {prefill} finished deliveries with their events and attempts in "
             f"{time.monotonic() - started:.0f} s")  # fmt: skip
-    subprocess.run([PY, "-c", f"import redis; redis.Redis.from_url({env['REDIS_URL']!r}).flushdb()"], check=True)
-    rig.receiver_proc = rig.procs.start("receiver", [PY, "bench/receiver.py", str(receiver_port)], env)
-    rig.web = rig.procs.start(
-        "web",
-        [f"{Path(PY).parent}/gunicorn", "brevo_hooks.wsgi", "--bind", f"127.0.0.1:{web_port}",
-         "--workers", "2", "--threads", "4", "--log-level", "warning"],
-        env,
-    )  # fmt: skip
-    wait_for_http(f"{rig.receiver}/stats")
-    wait_for_http(f"http://127.0.0.1:{web_port}/login/")
+    rig.receiver_proc, rig.web = start_services(rig.procs, env, receiver_port, web_port)
     return rig
 
 
