@@ -8,9 +8,9 @@ from typing import Any
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.core.validators import validate_email
 from django.db import transaction
 
+from accounts.management.new_user import email_is_free
 from accounts.models import API_KEY_PREFIX, Account, ApiKey, User
 
 
@@ -34,15 +34,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         email: str = options["email"]
         api_key: str | None = options["api_key"]
-        try:
-            validate_email(email)
-        except ValidationError:
-            raise CommandError(f"{email!r} is not a valid email address.") from None
-        if User.objects.filter(email__iexact=email).exists():
-            if options["exist_ok"]:
-                self.stdout.write(f"User {email} already exists; nothing created.")
-                return
-            raise CommandError(f"A user with the email {email} already exists.")
+        if not email_is_free(self, email, options["exist_ok"]):
+            return
         if not options["skip_password_checks"]:
             try:
                 validate_password(options["password"])

@@ -5,10 +5,9 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
-from django.core.validators import validate_email
+from django.core.management.base import BaseCommand
 
+from accounts.management.new_user import email_is_free
 from accounts.models import User
 
 
@@ -22,14 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         email: str = options["email"]
-        try:
-            validate_email(email)
-        except ValidationError:
-            raise CommandError(f"{email!r} is not a valid email address.") from None
-        if User.objects.filter(email__iexact=email).exists():
-            if options["exist_ok"]:
-                self.stdout.write(f"User {email} already exists; nothing created.")
-                return
-            raise CommandError(f"A user with the email {email} already exists.")
+        if not email_is_free(self, email, options["exist_ok"]):
+            return
         User.objects.create_superuser(email, options["password"])
         self.stdout.write(self.style.SUCCESS(f"Created operator {email}."))
