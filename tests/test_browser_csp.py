@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import django_rq
 import pytest
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 
 from accounts.models import ApiKey, User
 from events.fanout import NewEvent
+from tests.browser_helpers import session_cookie
 from tests.conftest import PASSWORD
 from webhooks.models import Attempt, Delivery
 
@@ -25,15 +24,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
   window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}`);
 });
 """
-
-
-def session_cookie(user: User, url: str) -> dict[str, str]:
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.save()
-    return {"name": "sessionid", "value": session.session_key, "url": url}
 
 
 class Visitor:
