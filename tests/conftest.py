@@ -219,12 +219,17 @@ def worker_process(transactional_db, redis, tmp_path) -> Iterator[Callable[..., 
         return proc
 
     yield start
-    for proc in started:
+    stop_all(started)
+
+
+def stop_all(procs: list[subprocess.Popen], timeout: float = 10) -> None:
+    """SIGTERM to every process at once, then wait for each; SIGKILL one that outlives `timeout`."""
+    for proc in procs:
         if proc.poll() is None:
             proc.terminate()
-    for proc in started:
+    for proc in procs:
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
 

@@ -24,7 +24,7 @@ from redis.sentinel import SentinelConnectionPool, SentinelManagedSSLConnection
 from brevo_hooks.redis_config import RedisSettings, SentinelPool, parse_sentinels
 from events import emit
 from events.fanout import NewEvent
-from tests.conftest import ROOT, process_env, wait_until
+from tests.conftest import ROOT, process_env, stop_all, wait_until
 from tests.test_send_a_test import free_port
 from webhooks.models import Delivery
 
@@ -152,16 +152,6 @@ def start_server(args: list[str], port: int, tmp_path: Path, name: str) -> subpr
     return proc
 
 
-def stop_servers(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 def need(program: str) -> None:
     if not shutil.which(program):
         pytest.skip(f"{program} is not installed (apt-get install redis-server openssl).")
@@ -192,7 +182,7 @@ def tls_redis(tmp_path) -> Iterator[tuple[int, Path]]:
         wait_until(lambda: answers(RedisSettings(url)), timeout=20, interval=0.1)
         yield port, cert
     finally:
-        stop_servers([proc])
+        stop_all([proc])
 
 
 def answers(config: RedisSettings) -> bool:
@@ -256,7 +246,7 @@ def sentinel_redis(tmp_path) -> Iterator[tuple[int, int]]:
         wait_until(master_known, timeout=20, interval=0.1)
         yield data_port, sentinel_port
     finally:
-        stop_servers([sentinel, data])
+        stop_all([sentinel, data])
 
 
 def test_a_real_sentinel_leads_the_queues_the_cache_readyz_and_a_worker_to_the_master(

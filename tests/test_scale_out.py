@@ -20,7 +20,7 @@ import pytest
 import requests
 from django.db import connection
 
-from tests.conftest import ROOT, process_env, wait_for_answer, wait_until
+from tests.conftest import ROOT, process_env, stop_all, wait_for_answer, wait_until
 from tests.receiver import Receiver, Reply
 from tests.test_send_a_test import free_port
 from webhooks.models import Attempt, Delivery
@@ -63,13 +63,7 @@ def web_processes(transactional_db, tmp_path):
         return f"http://127.0.0.1:{port}"
 
     yield start
-    for proc in started:
-        proc.terminate()
-    for proc in started:
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    stop_all(started, timeout=20)
 
 
 def post_events(bases: list[str], api_key: str) -> None:
