@@ -7,11 +7,12 @@ from typing import Any
 
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext, ngettext, pgettext_lazy
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 import catalog
 from accounts.models import Account
+from brevo_hooks.durations import duration
 from webhooks.models import Webhook
 
 TYPE_CHOICES = [(catalog.TRANSACTIONAL, _("Transactional")), (catalog.MARKETING, _("Marketing"))]
@@ -160,25 +161,6 @@ class Step(models.Model):
         if self.kind == self.Kind.WAIT:
             return gettext("Wait %(duration)s") % {"duration": duration(self.wait_seconds or 0)}
         return gettext("Call a webhook")
-
-
-# Units a Wait is shown in, largest first.
-UNITS = [(86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")]
-
-
-def duration(seconds: int) -> str:
-    """`seconds` in the largest unit that divides it: "2 days", "90 minutes", "1 second"."""
-    size, unit = next(((size, unit) for size, unit in UNITS if seconds % size == 0 and seconds), (1, "second"))
-    count = seconds // size
-    if unit == "day":
-        text = ngettext("%(count)d day", "%(count)d days", count)
-    elif unit == "hour":
-        text = ngettext("%(count)d hour", "%(count)d hours", count)
-    elif unit == "minute":
-        text = ngettext("%(count)d minute", "%(count)d minutes", count)
-    else:
-        text = ngettext("%(count)d second", "%(count)d seconds", count)
-    return text % {"count": count}
 
 
 class RunQuerySet(models.QuerySet["Run"]):

@@ -14,8 +14,9 @@ from datetime import UTC, datetime, tzinfo
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop, ngettext
+from django.utils.translation import gettext_noop
 
+from brevo_hooks.durations import duration
 from brevo_hooks.middleware import time_zone_of
 
 BY_USER = gettext_noop("Disabled by a user.")
@@ -66,7 +67,7 @@ def explain(reason: str, time_zone: str | None = None) -> Explanation:
         seconds = float(failing["count"]) * (86400 if failing["unit"] == "days" else 1)
         return Explanation(
             _("Every delivery failed for %(span)s, since %(time)s, so we stopped sending to it.")
-            % {"span": span_words(int(seconds)), "time": local(failing["time"], zone)},
+            % {"span": duration(int(seconds)), "time": local(failing["time"], zone)},
             _(
                 "Check that your app answers at this URL (Actions > Send a test), then choose Actions > Enable; "
                 "“Retry all failed since…” on its Deliveries page then sends what it missed."
@@ -90,14 +91,3 @@ def local(stored: str, zone: tzinfo) -> str:
     """A stored UTC time as the reader reads times: "Jan 31, 10:02 CET"."""
     moment = datetime.strptime(stored, STORED_TIME).replace(tzinfo=UTC)
     return date_format(moment.astimezone(zone), "SHORT_DATETIME_FORMAT")
-
-
-def span_words(seconds: int) -> str:
-    """`seconds` in the largest whole unit: "5 days", "12 hours", "90 seconds"."""
-    if seconds and seconds % 86400 == 0:
-        return ngettext("%(count)d day", "%(count)d days", seconds // 86400) % {"count": seconds // 86400}
-    if seconds and seconds % 3600 == 0:
-        return ngettext("%(count)d hour", "%(count)d hours", seconds // 3600) % {"count": seconds // 3600}
-    if seconds and seconds % 60 == 0:
-        return ngettext("%(count)d minute", "%(count)d minutes", seconds // 60) % {"count": seconds // 60}
-    return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
