@@ -29,13 +29,12 @@ FIXED = {
     gettext_noop("Invalid URL"),
     gettext_noop("The worker stopped before this attempt finished (its lease expired); it will be tried again."),
 }
+TIMED_OUT_CONNECTING = gettext_noop("Timed out after %(seconds)s s while connecting")
+TIMED_OUT = gettext_noop("Timed out after %(seconds)s s")
 # Stored with a figure or a name in them: the stored English, and the sentence that says it.
 PATTERNS = [
-    (
-        re.compile(r"Timed out after (?P<seconds>[\d.]+) s while connecting"),
-        gettext_noop("Timed out after %(seconds)s s while connecting"),
-    ),
-    (re.compile(r"Timed out after (?P<seconds>[\d.]+) s"), gettext_noop("Timed out after %(seconds)s s")),
+    (re.compile(r"Timed out after (?P<seconds>[\d.]+) s while connecting"), TIMED_OUT_CONNECTING),
+    (re.compile(r"Timed out after (?P<seconds>[\d.]+) s"), TIMED_OUT),
     (
         re.compile(r"Could not resolve the host name (?P<host>.+)\."),
         gettext_noop("Could not resolve the host name %(host)s."),
@@ -52,6 +51,11 @@ PATTERNS = [
 # Figures that are words themselves: the kind of address the SSRF guard refused ("a loopback
 # address"), each a message of webhooks.ssrf, so the catalogue already has it.
 WORDS = {"reason"}
+
+
+def timed_out(seconds: float, connecting: bool = False) -> str:
+    """The sentence stored for a request cut at its deadline of `seconds` (in English, as all are)."""
+    return (TIMED_OUT_CONNECTING if connecting else TIMED_OUT) % {"seconds": f"{seconds:g}"}
 
 
 def in_words(error: str) -> str:

@@ -47,7 +47,7 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util import Retry, Timeout
 from urllib3.util import connection as urllib3_connection
 
-from webhooks import ssrf
+from webhooks import answers, ssrf
 
 USER_AGENT = "brevo-hooks/1.0 (+https://github.com/brevo-hooks)"
 # Enough of a response to debug with. A little more is read so that the connection can
@@ -380,7 +380,7 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float | None =
             raise OutboundError(str(exc)) from None
         except Exception as exc:  # every failure is the request's own, told in a sentence
             if deadline.expired or isinstance(exc, TimeoutError):
-                raise OutboundError(f"Timed out after {timeout:g} s") from None
+                raise OutboundError(answers.timed_out(timeout)) from None
             raise OutboundError(describe(exc, timeout, reading=stage.reading)) from exc
     duration_ms = int((time.monotonic() - started) * 1000)
     return Response(status, answer_headers, content, duration_ms)
@@ -475,14 +475,14 @@ def describe(exc: BaseException, timeout: float, reading: bool = False) -> str:
     if isinstance(exc, MaxRetryError):  # how urllib3 reports a failed connect
         reason = exc.reason
         if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
-            return f"Timed out after {timeout:g} s while connecting"
+            return answers.timed_out(timeout, connecting=True)
         if isinstance(reason, SSLError):
             return TLS_FAILED
         return _cause(exc) or "Could not connect to the server"
     if isinstance(exc, SSLError):
         return TLS_FAILED
     if isinstance(exc, ReadTimeoutError) and not reading:
-        return f"Timed out after {timeout:g} s"
+        return answers.timed_out(timeout)
     if isinstance(exc, DecodeError) and reading:
         return "The response could not be decoded"
     if isinstance(exc, (UnicodeError, ValueError)):

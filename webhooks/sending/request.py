@@ -14,7 +14,7 @@ from queue import SimpleQueue
 from django.conf import settings
 
 from brevo_hooks.logs import log_ids
-from webhooks import outbound, signing
+from webhooks import answers, outbound, signing
 from webhooks.models import MASK, Claimed, Webhook, mask_url
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class Outgoing:
             finished.put(self)
 
     def time_out(self) -> None:
-        self.error = f"Timed out after {settings.WEBHOOKS_TIMEOUT:g} s"
+        self.error = answers.timed_out(settings.WEBHOOKS_TIMEOUT)
 
 
 def prepare(delivery: Claimed, token: uuid.UUID, now: datetime) -> Outgoing:
