@@ -267,3 +267,52 @@ def test_the_emit_event_command_explains_a_bad_event(account):
 
     with pytest.raises(CommandError, match="unknown transactional event 'nope'"):
         call_command("emit_event", "nope", "--account", str(account.pk))
+
+
+# emit() reads and builds before its short write transaction (events.fanout._store): what
+# changes in between makes the write fail, and emit() starts again from the reads.
+
+
+def _between_read_and_write(monkeypatch, change) -> None:
+    """Run `change` once, after emit()'s first reads and before its write: another request, say."""
+    from events import fanout
+
+    prepare = fanout.prepare
+    pending = [change]
+
+    def prepare_then_change(*args, **kwargs):
+        batch = prepare(*args, **kwargs)
+        while pending:
+            pending.pop()()
+        return batch
+
+    monkeypatch.setattr(fanout, "prepare", prepare_then_change)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_idempotency_key_stored_by_another_request_meanwhile_is_stored_once(
+    account, make_webhook, redis, monkeypatch
+):
+    make_webhook(events=("delivered",))
+    other: list[Event] = []
+    _between_read_and_write(
+        monkeypatch, lambda: other.extend(emit(account, [NewEvent("delivered", idempotency_key="order-7")]))
+    )
+
+    (event,) = emit(account, [NewEvent("delivered", idempotency_key="order-7")])
+
+    assert event.pk == other[0].pk
+    assert Event.objects.count() == 1
+    assert Delivery.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_webhook_deleted_meanwhile_is_owed_nothing_and_the_event_is_stored(account, make_webhook, redis, monkeypatch):
+    kept = make_webhook(url="https://kept.example/hook", events=("delivered",))
+    gone = make_webhook(url="https://gone.example/hook", events=("delivered",))
+    _between_read_and_write(monkeypatch, gone.delete)
+
+    (event,) = emit(account, [NewEvent("delivered", data={"email": "jane@example.com"})])
+
+    assert [d.webhook_id for d in Delivery.objects.filter(event_record=event)] == [kept.pk]
+    assert Event.objects.count() == 1

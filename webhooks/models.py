@@ -367,13 +367,21 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
         Plain multi-row INSERTs (brevo_hooks.bulk_insert): the events API writes up to a
         thousand events' deliveries per request, and bulk_create cost most of its CPU.
         """
+        return self.insert_owed(self.owed_rows(owed, now))
+
+    def insert_owed(self, rows: list[tuple[Any, ...]]) -> list[int]:
+        """Insert rows made by owed_rows(); return their ids in order."""
+        return insert_returning_ids(Delivery, OWED_COLUMNS, rows, using=self.db)
+
+    def owed_rows(self, owed: list[tuple[Webhook, int, str, Any]], now: datetime) -> list[tuple[Any, ...]]:
+        """The rows of create_owed(), made before its transaction (events.fanout)."""
         connection = connections[self.db]
         uid = Delivery._meta.get_field("uid")
         when = connection.ops.adapt_datetimefield_value(now)
         # A batched webhook's events wait for the window; the others are due now.
         waiting = (Delivery.Status.WAITING, None, None)
         due = (Delivery.Status.PENDING, when, when)
-        rows = [
+        return [
             (
                 webhook.pk,
                 event_id,
@@ -387,7 +395,6 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
             )
             for webhook, event_id, subscription, payload in owed
         ]
-        return insert_returning_ids(Delivery, OWED_COLUMNS, rows, using=self.db)
 
     def due(self, now: datetime) -> DeliveryQuerySet:
         """Pending deliveries whose time has come."""
