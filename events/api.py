@@ -25,6 +25,8 @@ from webhooks.api.serializers import ErrorSerializer, StrictCharField
 
 MAX_EVENTS = 1000
 FIELDS = ("event", "type", "data", "id")
+PLAIN_FIELDS = frozenset(FIELDS)
+MISSING = object()
 # An `id` given as a number must fit the 64-bit integers every producer has.
 ID_INT_RANGE = (-(2**63), 2**63 - 1)
 ID_SCHEMA = {
@@ -153,12 +155,51 @@ def ingest(request: Request) -> Response:
         raise Invalid("The list of events is empty.", code="missing_parameter")
     if many and len(document) > MAX_EVENTS:
         raise Invalid(f"At most {MAX_EVENTS} events per request; this one has {len(document)}.")
-    serializer = EventSerializer(data=document, many=many)
-    if not serializer.is_valid():
-        raise serializers.ValidationError({"events": serializer.errors} if many else serializer.errors)
-    events = serializer.validated_data if many else [serializer.validated_data]
+    events = plain_events(document if many else [document])
+    if events is None:
+        serializer = EventSerializer(data=document, many=many)
+        if not serializer.is_valid():
+            raise serializers.ValidationError({"events": serializer.errors} if many else serializer.errors)
+        events = serializer.validated_data if many else [serializer.validated_data]
     try:
         stored = emit(request.user.account, events)
     except EventError as exc:
         raise Invalid(exc.message, code=exc.code) from None
-    return Response(EventsAcceptedSerializer({"ids": [event.uid for event in stored]}).data, status=202)
+    # What EventsAcceptedSerializer gives (it documents the answer), without a field per id.
+    return Response({"ids": [str(event.uid) for event in stored]}, status=202)
+
+
+def plain_events(items: list[Any]) -> list[NewEvent] | None:
+    """The events of `items` when each is plainly what EventSerializer accepts, else None.
+
+    The platform posts up to 1,000 events a request, and DRF's list serializer took a
+    tenth of the web's CPU (py-spy under `make bench`): events that are plainly valid
+    are read here in a few lines, anything else goes through the serializer, which says
+    what is wrong. Both give the same NewEvent; emit() checks the rest for every door.
+    """
+    events = []
+    for item in items:
+        if not isinstance(item, dict) or not item.keys() <= PLAIN_FIELDS:
+            return None
+        name, type_, data, key = (item.get(f, MISSING) for f in FIELDS)
+        if not (isinstance(name, str) and name.isascii() and name and "\x00" not in name):
+            return None
+        if not (type_ is MISSING or (isinstance(type_, str) and type_ in catalog.TYPE_LABELS)):
+            return None
+        if not (data is MISSING or isinstance(data, dict)):
+            return None
+        if not (key is MISSING or isinstance(key, str) or _whole_number_id(key)):
+            return None
+        events.append(
+            NewEvent(
+                name=name,
+                type=catalog.TRANSACTIONAL if type_ is MISSING else type_,
+                data={} if data is MISSING else data,
+                idempotency_key="" if key is MISSING else str(key),
+            )
+        )
+    return events
+
+
+def _whole_number_id(key: Any) -> bool:
+    return isinstance(key, int) and not isinstance(key, bool) and ID_INT_RANGE[0] <= key <= ID_INT_RANGE[1]

@@ -316,3 +316,43 @@ def test_a_webhook_deleted_meanwhile_is_owed_nothing_and_the_event_is_stored(acc
 
     assert [d.webhook_id for d in Delivery.objects.filter(event_record=event)] == [kept.pk]
     assert Event.objects.count() == 1
+
+
+PLAIN = [
+    {"event": "delivered"},
+    {"event": "hardBounce", "type": "transactional", "data": {"email": "jane@example.com"}, "id": "order-1"},
+    {"event": "opened", "type": "marketing", "data": {}, "id": 42},
+    {"event": "click", "id": ""},
+    {"event": "delivered", "id": -(2**63)},
+]
+NOT_PLAIN = [
+    "delivered",
+    {"event": ""},
+    {"event": 1},
+    {"event": "deliv\x00ered"},
+    {"event": "délivré"},
+    {"event": "delivered", "type": "Transactional"},
+    {"event": "delivered", "type": None},
+    {"event": "delivered", "data": None},
+    {"event": "delivered", "data": []},
+    {"event": "delivered", "id": True},
+    {"event": "delivered", "id": 2**63},
+    {"event": "delivered", "id": 1.5},
+    {"event": "delivered", "extra": 1},
+]
+
+
+@pytest.mark.parametrize("item", PLAIN)
+def test_plain_events_read_as_the_serializer_reads_them(item):
+    from events.api import EventSerializer, plain_events
+
+    serializer = EventSerializer(data=item)
+    assert serializer.is_valid(), serializer.errors
+    assert plain_events([item]) == [serializer.validated_data]
+
+
+@pytest.mark.parametrize("item", NOT_PLAIN)
+def test_anything_not_plain_goes_to_the_serializer(item):
+    from events.api import plain_events
+
+    assert plain_events([{"event": "delivered"}, item]) is None
