@@ -99,7 +99,7 @@ def insert_rows(
             cursor.execute(sql, [list(v) for v in zip(*rows, strict=True)])
             return cursor.fetchall() if returning else []
         if connection.vendor == "sqlite" and not returning:
-            cursor.executemany(f"{head}VALUES ({', '.join(['%s'] * len(columns))})", rows)
+            cursor.executemany(f"{head}VALUES ({', '.join(['%s'] * len(columns))}){tail}", rows)
             return []
         return _values(cursor, connection, head, tail, columns, rows, returning)
 
