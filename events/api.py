@@ -64,9 +64,7 @@ class IdempotencyKeyField(serializers.Field):
     default_error_messages = {"invalid": "must be a string (or a 64-bit whole number)."}
 
     def to_internal_value(self, data: Any) -> str:
-        if isinstance(data, bool) or not isinstance(data, (str, int)):
-            self.fail("invalid")
-        if isinstance(data, int) and not ID_INT_RANGE[0] <= data <= ID_INT_RANGE[1]:
+        if not (isinstance(data, str) or whole_number_id(data)):
             self.fail("invalid")
         return str(data)
 
@@ -188,7 +186,7 @@ def plain_events(items: list[Any]) -> list[NewEvent] | None:
             return None
         if not (data is MISSING or isinstance(data, dict)):
             return None
-        if not (key is MISSING or isinstance(key, str) or _whole_number_id(key)):
+        if not (key is MISSING or isinstance(key, str) or whole_number_id(key)):
             return None
         events.append(
             NewEvent(
@@ -201,5 +199,6 @@ def plain_events(items: list[Any]) -> list[NewEvent] | None:
     return events
 
 
-def _whole_number_id(key: Any) -> bool:
+def whole_number_id(key: Any) -> bool:
+    """An `id` given as a number: a whole number (not a boolean) in ID_INT_RANGE."""
     return isinstance(key, int) and not isinstance(key, bool) and ID_INT_RANGE[0] <= key <= ID_INT_RANGE[1]

@@ -166,10 +166,10 @@ def _store(account: Account, events: list[NewEvent], kinds: list[tuple[catalog.E
 
     On SQLite one writer at a time holds the database: under `make bench` the web's
     transactions held it most of the time (py-spy, and lock timings: 14-18 ms per 100
-    events, 10-15 ms now), and the workers queued behind them. The reads (idempotency keys, subscribers) and the
-    rows' Python (model instances, payloads, JSON, uuids) now come before it; a key or
-    a webhook that changes in between makes the write fail with IntegrityError, and
-    emit() starts again.
+    events, 10-15 ms now), and the workers queued behind them. The reads (idempotency
+    keys, subscribers) and the rows' Python (model instances, payloads, JSON, uuids) now
+    come before it; a key or a webhook that changes in between makes the write fail
+    with IntegrityError, and emit() starts again.
     """
     now = timezone.now()
     batch = prepare(account, events, kinds, now)
