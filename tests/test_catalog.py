@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from django.utils import translation
 
 import catalog
 from catalog import payloads
@@ -121,3 +122,14 @@ def test_marketing_events_are_grouped_under_brevos_headings():
 
 def test_the_bytes_posted_are_compact_utf8_json():
     assert payloads.encode({"campaign name": "Noël"}) == '{"campaign name":"Noël"}'.encode()
+
+
+def test_an_entry_hashes_the_same_in_every_language():
+    # Sets and dicts of entries are built under one language and read under another; the
+    # generated hash hashed the lazy label too, translated into whichever was active.
+    entry = catalog.get(catalog.TRANSACTIONAL, "delivered")
+    with translation.override("it"):
+        italian = hash(entry)
+    with translation.override("en"):
+        assert hash(entry) == italian
+    assert len({entry, catalog.get(catalog.TRANSACTIONAL, "delivered")}) == 1
