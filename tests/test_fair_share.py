@@ -8,6 +8,7 @@ to one webhook; while it drains, a few events go elsewhere and each must arrive 
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import pytest
 
@@ -16,6 +17,8 @@ from events import emit
 from events.fanout import NewEvent
 from tests.conftest import wait_until
 from tests.receiver import Receiver
+from webhooks import fairqueue
+from webhooks.fairqueue import Route
 from webhooks.models import Delivery
 
 FLOOD = 10_000
@@ -143,3 +146,32 @@ def test_a_marketers_test_send_is_answered_within_a_second_during_a_flood(
     wait_until(lambda: Delivery.objects.get(pk=delivery.pk).status == "succeeded", timeout=30, interval=0.05)
     assert time.monotonic() - started <= GOAL
     assert still_waiting(account) > 1000
+
+
+def waiting_routes(account_id: int, webhooks: list[int], per_webhook: int) -> list[Route]:
+    ids = iter(range(1, 1 + len(webhooks) * per_webhook))
+    return [Route(next(ids), webhook, account_id, "transactional") for webhook in webhooks for _ in range(per_webhook)]
+
+
+def test_a_take_gives_no_worker_more_of_an_account_than_it_may_start(redis, settings):
+    # One event owed to 40 webhooks: one worker took 32 and started 16, the other 16 waiting
+    # in its hands for a second round while the other workers idled.
+    settings.WEBHOOKS_ACCOUNT_CONCURRENCY = 16
+    fairqueue.enqueue(waiting_routes(7, list(range(100, 140)), 1))
+    assert len(fairqueue.take(32)) == 16
+    assert len(fairqueue.take(32, account_room={7: 5})) == 5
+    assert fairqueue.take(32, account_room={7: 0}) == []
+    assert len(fairqueue.take(32)) == 16
+    assert len(fairqueue.take(32)) == 40 - 16 - 5 - 16
+
+
+def test_a_take_gives_no_worker_more_for_a_webhook_than_it_may_start(redis, settings):
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 8
+    settings.WEBHOOKS_ACCOUNT_CONCURRENCY = 100
+    fairqueue.enqueue(waiting_routes(7, [100, 101], 20))
+    taken = fairqueue.take(100)
+    assert Counter(webhook for _, webhook, _ in taken) == {100: 8, 101: 8}
+    taken = fairqueue.take(100, webhook_room={100: 3, 101: 0})
+    assert Counter(webhook for _, webhook, _ in taken) == {100: 3}
+    # What a worker may not start stays in Redis for the others, in order.
+    assert sorted(pk for pk, _, _ in fairqueue.take(100, webhook_room={101: 1})) == [*range(12, 20), 29]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -122,13 +122,16 @@ return 1
 """
 )
 
-# ARGV: prefix, how many ids are wanted, then the webhooks and accounts ("a<id>") to skip.
+# ARGV: prefix, how many ids are wanted, the room of a webhook and of an account the worker
+# holds nothing of, then pairs of a webhook ("w<id>") or an account ("a<id>") and its room.
 # Returns a flat list: webhook, id, webhook, id, ...
 TAKE = """
 local P = ARGV[1]
 local want = tonumber(ARGV[2])
-local skip = {}
-for i = 3, #ARGV do skip[ARGV[i]] = true end
+local webhook_room = tonumber(ARGV[3])
+local account_room = tonumber(ARGV[4])
+local room = {}
+for i = 5, #ARGV, 2 do room[ARGV[i]] = tonumber(ARGV[i + 1]) end
 local out = {}
 local taken = 0
 
@@ -146,14 +149,15 @@ local function from_ring(ring, share)
   local n = redis.call('LLEN', ring)
   for _ = 1, n do
     local webhook = redis.call('LMOVE', ring, ring, 'LEFT', 'RIGHT')
-    if not skip[webhook] then
+    local left = room['w' .. webhook] or webhook_room
+    if left > 0 then
       local list = P .. 'q:w:' .. webhook
-      local ids = redis.call('LPOP', list, share)
-      if ids then
-        for _, id in ipairs(ids) do out[#out + 1] = webhook; out[#out + 1] = id end
-      end
+      local ids = redis.call('LPOP', list, math.min(share, left))
+      local got = ids and #ids or 0
+      for _, id in ipairs(ids or {}) do out[#out + 1] = webhook; out[#out + 1] = id end
+      room['w' .. webhook] = left - got
       if redis.call('LLEN', list) == 0 then redis.call('RPOP', ring) end
-      return ids and #ids or 0
+      return got
     end
   end
   return 0
@@ -166,12 +170,14 @@ while taken < want do
   if ring_size == 0 or idle >= ring_size then break end
   local account = redis.call('LMOVE', accounts, accounts, 'LEFT', 'RIGHT')
   local got = 0
-  if not skip['a' .. account] then
-    local share = math.ceil((want - taken) / ring_size)
+  local left = room['a' .. account] or account_room
+  if left > 0 then
+    local share = math.min(math.ceil((want - taken) / ring_size), left)
     local t = P .. 'q:a:' .. account .. ':t'
     local m = P .. 'q:a:' .. account .. ':m'
     got = from_ring(t, share)
     if got == 0 then got = from_ring(m, share) end
+    room['a' .. account] = left - got
     if redis.call('LLEN', t) + redis.call('LLEN', m) == 0 then
       redis.call('RPOP', accounts)
       redis.call('SREM', P .. 'q:active', account)
@@ -245,13 +251,23 @@ def enqueue(routes: Sequence[Route], front: bool = False, redis: Redis | None = 
 
 
 def take(
-    want: int, skip_webhooks: Iterable[int] = (), skip_accounts: Iterable[int] = ()
+    want: int, webhook_room: Mapping[int, int] | None = None, account_room: Mapping[int, int] | None = None
 ) -> list[tuple[int, int, bool]]:
     """Up to `want` (delivery id, webhook id, is a test) triples: test sends first, then accounts
-    and webhooks in turn; never from those skipped."""
-    skip = [str(pk) for pk in skip_webhooks] + [f"a{pk}" for pk in skip_accounts]
+    and webhooks in turn.
+
+    Never more for a webhook or an account than its room, what the worker may start for it
+    now: as given, else WEBHOOKS_ENDPOINT_CONCURRENCY and WEBHOOKS_ACCOUNT_CONCURRENCY. What a
+    worker could not start would wait in its hands while other workers idle: one event owed
+    to 40 webhooks of an account went out in two rounds of one worker, not one round of three.
+    """
+    rooms: list[object] = []
+    for prefix, given in (("w", webhook_room or {}), ("a", account_room or {})):
+        for pk, left in given.items():
+            rooms += [f"{prefix}{pk}", max(0, left)]
     redis = connection()
-    flat = _script(TAKE, redis)(args=[PREFIX, want, *skip])
+    defaults = [settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_ACCOUNT_CONCURRENCY]
+    flat = _script(TAKE, redis)(args=[PREFIX, want, *defaults, *rooms])
     return [(abs(int(flat[i + 1])), int(flat[i]), flat[i + 1].startswith(b"-")) for i in range(0, len(flat), 2)]
 
 

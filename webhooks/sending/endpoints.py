@@ -28,6 +28,14 @@ if TYPE_CHECKING:
 FRESH_SECONDS = 1.0
 
 
+@dataclass(frozen=True)
+class Rooms:
+    """What a job may still take, by webhook and by account id; those not named have their whole room."""
+
+    webhooks: dict[int, int]
+    accounts: dict[int, int]
+
+
 @dataclass
 class Endpoint:
     """One webhook as a job sees it."""
@@ -108,16 +116,14 @@ class Endpoints:
             busy[endpoint.account_id] += endpoint.busy
         return busy
 
-    def full(self) -> tuple[set[int], set[int]]:
-        """The webhooks and the accounts that have as much as they may hold: take nothing more for them."""
-        webhooks = {
-            pk for pk, e in self.known.items() if e.busy + len(e.waiting) >= settings.WEBHOOKS_ENDPOINT_CONCURRENCY
-        }
+    def rooms(self) -> Rooms:
+        """How many more deliveries the job may take for each webhook and account it holds some of."""
+        webhooks = {pk: e.room() - len(e.waiting) for pk, e in self.known.items() if e.busy or e.waiting}
         held: Counter[int] = Counter()
         for endpoint in self.known.values():
             held[endpoint.account_id] += endpoint.busy + len(endpoint.waiting)
-        accounts = {pk for pk, count in held.items() if count >= settings.WEBHOOKS_ACCOUNT_CONCURRENCY}
-        return webhooks, accounts
+        accounts = {pk: settings.WEBHOOKS_ACCOUNT_CONCURRENCY - count for pk, count in held.items() if count}
+        return Rooms(webhooks, accounts)
 
     def waiting(self) -> list[tuple[int, int]]:
         """Every (delivery id, webhook id) taken but not started, emptied out of the endpoints."""

@@ -39,7 +39,7 @@ from webhooks import fairqueue, handover, metrics
 from webhooks.fairqueue import Route
 from webhooks.models import Delivery
 from webhooks.sending import breaker, failing
-from webhooks.sending.endpoints import Endpoint, Endpoints
+from webhooks.sending.endpoints import Endpoint, Endpoints, Rooms
 from webhooks.sending.outcome import RETRY, Outcome, judge
 from webhooks.sending.record import record
 from webhooks.sending.request import Outgoing, pool, prepare
@@ -72,7 +72,7 @@ class Source(Protocol):
     exhausted: bool
     tests: set[int]
 
-    def take(self, want: int, full_webhooks: set[int], full_accounts: set[int]) -> list[tuple[int, int]]: ...
+    def take(self, want: int, rooms: Rooms) -> list[tuple[int, int]]: ...
 
     def give_back(self, pairs: list[tuple[int, int]], endpoints: Endpoints) -> None: ...
 
@@ -92,8 +92,8 @@ class Turns:
         self.exhausted = False
         self.tests: set[int] = set()
 
-    def take(self, want: int, full_webhooks: set[int], full_accounts: set[int]) -> list[tuple[int, int]]:
-        taken = fairqueue.take(want, full_webhooks, full_accounts)
+    def take(self, want: int, rooms: Rooms) -> list[tuple[int, int]]:
+        taken = fairqueue.take(want, rooms.webhooks, rooms.accounts)
         self.tests.update(pk for pk, _, is_test in taken if is_test)
         self.exhausted = not taken
         return [(pk, webhook) for pk, webhook, _ in taken]
@@ -127,7 +127,7 @@ class Given:
         self.tests = {pk for pk, _, is_test in rows if is_test}
         self.exhausted = not self.rows
 
-    def take(self, want: int, full_webhooks: set[int], full_accounts: set[int]) -> list[tuple[int, int]]:
+    def take(self, want: int, rooms: Rooms) -> list[tuple[int, int]]:
         taken = [self.rows.popleft() for _ in range(min(want, len(self.rows)))]
         self.exhausted = not self.rows
         return taken
@@ -194,8 +194,7 @@ class Pipeline:
             return
         ready = self.startable(free)
         if len(ready) < free:
-            webhooks, accounts = self.endpoints.full()
-            self.admit(self.source.take(free - len(ready), webhooks, accounts))
+            self.admit(self.source.take(free - len(ready), self.endpoints.rooms()))
             ready += self.startable(free - len(ready))
         if ready:
             self.start(ready)
