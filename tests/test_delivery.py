@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.utils import timezone
 from django.utils.http import http_date
 
@@ -605,3 +606,69 @@ def test_everything_stored_from_a_receiver_is_storable():
     assert storable.text("a\x00b\ud800c\udfffd") == "a\ufffdb\ufffdc\ufffdd"
     assert storable.text("x" * 10, limit=4) == "xxxx"
     assert storable.headers_json({"X-\x00": "v\ud800", "Big": "y" * 100}, limit=50) == '{"X-\ufffd": "v\ufffd"}'
+
+
+@pytest.fixture
+def claims():
+    """Each claim's statement as it runs: whether it is inside a transaction, and what else that transaction wrote."""
+    seen: list[dict] = []
+
+    def wrapper(execute, sql, params, many, context):
+        if sql.lstrip().startswith("UPDATE webhooks_delivery SET status = 'sending'"):
+            seen.append({"in_transaction": connection.in_atomic_block, "attempts_written": []})
+        elif sql.lstrip().startswith("INSERT") and "webhooks_attempt" in sql and seen and connection.in_atomic_block:
+            seen[-1]["attempts_written"].append(True)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        yield seen
+
+
+def test_after_a_round_all_delivered_the_next_claim_goes_in_its_records_transaction(
+    transactional_db, account, make_webhook, receiver, settings, claims
+):
+    # One write transaction a round instead of two: on SQLite each waited for the one write lock.
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 2
+    make_webhook(url=receiver.url, events=("delivered",))
+    ids = [emit_one(account).pk for _ in range(6)]
+    assert sending.deliver(ids) == {"delivered": 6}
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == len(receiver.requests) == 6
+    assert [claim["in_transaction"] for claim in claims] == [False, True, True]
+    assert all(claim["attempts_written"] for claim in claims[1:])
+    assert Delivery.objects.filter(pk__in=ids, status="succeeded").count() == 6
+
+
+def test_after_a_round_with_a_failure_the_next_claim_waits_for_the_endpoints_bookkeeping(
+    transactional_db, account, make_webhook, receiver, settings, claims
+):
+    # A failure may pause the endpoint: what starts next is decided after the round is recorded.
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 2
+    make_webhook(url=receiver.url, events=("delivered",))
+    receiver.replies = [Reply(status=500)]
+    ids = [emit_one(account).pk for _ in range(6)]
+    assert sending.deliver(ids) == {"delivered": 5, "retry": 1}
+    assert [claim["in_transaction"] for claim in claims] == [False, False, True]
+
+
+def test_when_a_rounds_record_fails_the_next_claim_it_carried_is_made_on_its_own(
+    account, make_webhook, receiver, monkeypatch, settings
+):
+    from django.db import DatabaseError
+
+    from webhooks.sending import record
+
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 2
+    make_webhook(url=receiver.url, events=("delivered",))
+    ids = [emit_one(account).pk for _ in range(6)]
+    write = record.write
+
+    def refuses_the_second_round(outcomes):
+        if any(o.delivery_id == ids[2] and o.body for o in outcomes):
+            raise DatabaseError("invalid byte sequence")
+        return write(outcomes)
+
+    monkeypatch.setattr(record, "write", refuses_the_second_round)
+    assert sending.deliver(ids) == {"delivered": 6}
+    sent = [r.headers["webhook-id"] for r in receiver.requests]
+    assert sorted(sent) == sorted(d.webhook_message_id for d in Delivery.objects.filter(pk__in=ids))
+    assert set(Delivery.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"succeeded"}

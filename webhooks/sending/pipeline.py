@@ -24,10 +24,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from queue import Empty, SimpleQueue
 from typing import Protocol
 
@@ -37,7 +39,7 @@ from django.utils import timezone
 
 from webhooks import fairqueue, handover, metrics
 from webhooks.fairqueue import Route
-from webhooks.models import Delivery
+from webhooks.models import Claimed, Delivery
 from webhooks.sending import breaker, failing
 from webhooks.sending.endpoints import Endpoint, Endpoints, Rooms
 from webhooks.sending.outcome import RETRY, Outcome, judge
@@ -171,7 +173,7 @@ class Pipeline:
                 self.fill()
             if self.in_flight:
                 idle_since = None
-                self.collect()
+                self.collect(refill=not stopping)
             elif stopping:
                 break
             elif self.source.exhausted and not self.holding():
@@ -189,15 +191,20 @@ class Pipeline:
     # 1. Take --------------------------------------------------------------------------
 
     def fill(self) -> None:
+        ready = self.ready()
+        if ready:
+            self.start(ready)
+
+    def ready(self) -> list[tuple[int, int]]:
+        """What may start now, as (delivery id, webhook id): held deliveries first, then taken ones."""
         free = settings.WEBHOOKS_SEND_THREADS - len(self.in_flight)
         if free <= 0 or time.monotonic() < self.backoff_until:
-            return
+            return []
         ready = self.startable(free)
         if len(ready) < free:
             self.admit(self.source.take(free - len(ready), self.endpoints.rooms()))
             ready += self.startable(free - len(ready))
-        if ready:
-            self.start(ready)
+        return ready
 
     def admit(self, pairs: list[tuple[int, int]]) -> None:
         self.endpoints.refresh(webhook for _, webhook in pairs)
@@ -247,12 +254,16 @@ class Pipeline:
 
     # 2. Claim and send ----------------------------------------------------------------
 
-    def start(self, ready: list[tuple[int, int]]) -> None:
+    def claim(self, ready: list[tuple[int, int]]) -> tuple[uuid.UUID, list[Claimed]]:
+        # The claim is the trace of the requests in flight: if this worker dies, the
+        # sweep writes their attempts when their lease runs out.
+        return Delivery.objects.claim([pk for pk, _ in ready], lease(), self.endpoints.rows)
+
+    def start(self, ready: list[tuple[int, int]], claim: tuple[uuid.UUID, list[Claimed]] | None = None) -> None:
+        """Claim `ready` (unless the last round's record did) and hand each request to a thread."""
         ids = [pk for pk, _ in ready]
         try:
-            # The claim is the trace of the requests in flight: if this worker dies, the
-            # sweep writes their attempts when their lease runs out.
-            token, claimed = Delivery.objects.claim(ids, lease(), self.endpoints.rows)
+            token, claimed = claim or self.claim(ready)
         except DatabaseError:
             logger.exception("claiming %s deliveries failed; they go back to the queue", len(ids))
             self.release(ready)
@@ -276,20 +287,40 @@ class Pipeline:
 
     # 3. Gather and record -------------------------------------------------------------
 
-    def collect(self) -> None:
+    def collect(self, refill: bool = True) -> None:
+        """Record the requests that finished; after a steady round, claim the next in the same transaction.
+
+        A round and the claim of the next were two transactions: on SQLite each waits for
+        the one write lock while the job's threads idle, and on PostgreSQL each commits.
+        When everything in the round was delivered to endpoints in good health, nothing
+        that the round's record and bookkeeping decide (a pause, a probe, a retry) can
+        change what starts next, so the next claim goes with the record.
+        """
         done = self.gather()
         if not done:
             return
         now = timezone.now()
         outcomes = [judge(sent, now) for sent in done]
-        record(outcomes)
-        metrics.record_round([o.as_metric() for o in outcomes], timezone.now())
         for sent in done:
             del self.in_flight[sent.delivery.pk]
         self.release([(o.delivery_id, o.webhook_id) for o in outcomes])
+        ready = self.ready() if refill and self.steady(outcomes) else []
+        claim = record(outcomes, then=partial(self.claim, ready) if ready else None)
+        metrics.record_round([o.as_metric() for o in outcomes], timezone.now())
         self.outcomes.update(o.result for o in outcomes)
         self.after(outcomes, now)
         logger.info("round of %s: %s", len(outcomes), dict(Counter(o.result for o in outcomes)))
+        if ready:
+            self.start(ready, claim)
+
+    def steady(self, outcomes: list[Outcome]) -> bool:
+        """Every request of the round delivered, to endpoints that are neither failing, paused nor probed."""
+        if not all(o.ok for o in outcomes):
+            return False
+        endpoints = self.endpoints.of(outcomes)
+        return len(endpoints) == len({o.webhook_id for o in outcomes}) and not any(
+            e.probing or e.webhook.paused_until or e.webhook.failing_since for e in endpoints
+        )
 
     def gather(self) -> list[Outgoing]:
         """The requests that finished, and those past their deadline, which are not waited for."""

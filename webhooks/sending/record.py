@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -25,18 +26,27 @@ from webhooks.sending.outcome import DELIVERED, FAILED, GAVE_UP, RETRY, Outcome
 logger = logging.getLogger(__name__)
 
 REFUSED = "The database refused to store this answer"
+T = TypeVar("T")
 
 
-def record(outcomes: Sequence[Outcome]) -> None:
-    """Store `outcomes`; each delivery's is its own, whatever the others' (see module docstring)."""
+def record(outcomes: Sequence[Outcome], then: Callable[[], T] | None = None) -> T | None:
+    """Store `outcomes`; each delivery's is its own, whatever the others' (see module docstring).
+
+    `then` runs first in the same transaction (the claim of the next round), and what it
+    returns is returned; if the transaction fails, the outcomes are recorded one by one
+    and `then` is not run: None.
+    """
     try:
         with transaction.atomic():
+            # First, so that the hourly counts' rows (written last) are locked no longer than before.
+            done = then() if then is not None else None
             write(outcomes)
-        return
+        return done
     except DatabaseError:
         logger.exception("recording a round of %s failed; recording each on its own", len(outcomes))
     for outcome in outcomes:
         record_one(outcome)
+    return None
 
 
 def record_one(outcome: Outcome) -> None:
