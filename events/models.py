@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.db import models
 from django.utils import timezone
 
 import catalog
 from accounts.models import Account
+from brevo_hooks.ids import uuid7
 
 TYPE_CHOICES = list(catalog.TYPE_LABELS.items())
 
@@ -18,7 +17,7 @@ class Event(models.Model):
 
     account = models.ForeignKey(Account, models.CASCADE, related_name="events")
     # The id the API answers with; public, unlike the row id.
-    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    uid = models.UUIDField(default=uuid7, unique=True, editable=False)
     type = models.CharField(max_length=20, choices=TYPE_CHOICES)
     # The canonical subscription name of the catalog, e.g. "hardBounce".
     name = models.CharField(max_length=40)

@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy, ngettext
 import catalog
 from accounts.models import Account
 from brevo_hooks.bulk_insert import insert_returning_ids
+from brevo_hooks.ids import uuid7
 from brevo_hooks.partial_index import IndexedAs
 from catalog.payloads import encode
 from webhooks import answers, disabled, signing, sql
@@ -385,7 +386,7 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
             (
                 webhook.pk,
                 event_id,
-                uid.get_db_prep_value(uuid.uuid4(), connection),
+                uid.get_db_prep_value(uuid7(), connection),
                 subscription,
                 encode(payload).decode(),  # as OrderedJSONField stores it
                 False,
@@ -445,7 +446,7 @@ class Delivery(SentAs, models.Model):
         "self", models.SET_NULL, related_name="members", null=True, blank=True, db_index=False
     )  # indexed by delivery_batch_idx, where it is set
     # Sent as `webhook-id`: stable across the retries of one delivery, so receivers can dedupe.
-    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    uid = models.UUIDField(default=uuid7, unique=True, editable=False)
     event = models.CharField(max_length=40, help_text="Subscription name of the event.")
     payload = OrderedJSONField()
     is_test = models.BooleanField(default=False)
