@@ -4,12 +4,15 @@ Requests run on a pool of threads (one keep-alive session each). The job's own t
 does everything else, in a few bulk statements per round:
 
 1. take deliveries from the source (Redis, account by account: webhooks.fairqueue), no
-   more than free threads, and none for an endpoint or an account that already holds
-   its share of them;
-2. claim them and write their attempts, then hand each request to a thread;
+   more than free threads, and no more for an endpoint or an account than the job may
+   start for it now;
+2. claim them (the claim is their trace while in flight), then hand each request to a
+   thread;
 3. gather the requests that finished (and those past their deadline: no request holds
    the loop longer than WEBHOOKS_TIMEOUT plus a small margin), judge each answer on
-   its own (webhooks.sending.outcome) and record them together (record);
+   its own (webhooks.sending.outcome) and record them together, each attempt written
+   whole (record); after a round all delivered to healthy endpoints, the next round's
+   claim goes in the same transaction (collect);
 4. update each endpoint's breaker and run of failures, and hand retries over for their
    time.
 
