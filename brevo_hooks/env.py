@@ -7,6 +7,7 @@ never has to read a traceback to find out which setting is wrong.
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -74,3 +75,20 @@ def env_seconds_list(name: str, default: str) -> list[float]:
             raise ImproperlyConfigured(f"{name} must list positive numbers of seconds, not {raw!r}.")
         values.append(value)
     return values
+
+
+def parse_site_url(raw: str) -> str:
+    """SITE_URL without its trailing slash; ImproperlyConfigured unless it is an http(s) address."""
+    url = raw.strip().rstrip("/")
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in {"http", "https"} and bool(parts.hostname) and not parts.query and not parts.fragment
+    except ValueError:  # such as an unclosed [ of an IPv6 address
+        valid = False
+    if not valid:
+        raise ImproperlyConfigured(
+            f"SITE_URL must be the address people open this service at, such as https://hooks.example.com, not {raw!r}."
+        )
+    return url

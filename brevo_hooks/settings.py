@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from brevo_hooks.env import env_bool, env_float, env_int, env_list, env_seconds_list, env_str
+from brevo_hooks.env import env_bool, env_float, env_int, env_list, env_seconds_list, env_str, parse_site_url
 from brevo_hooks.redis_config import RedisSettings, parse_sentinels
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -162,6 +162,9 @@ STORAGES = {
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "brevo-hooks <noreply@localhost>")
+# Where people open this service, such as https://hooks.example.com: the emails that workers send
+# (with no request to take the address from) link to its pages. Empty: they name the pages only.
+SITE_URL = parse_site_url(env_str("SITE_URL", ""))
 
 # Redis carries work only; the database is the source of truth. Test sends have a
 # queue of their own so that a flood of events never delays a marketer's test.

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.mail import send_mail
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -34,9 +35,21 @@ def disabled_email(webhook: Webhook, reason: str) -> tuple[str, str]:
         "Why: %(reason)s\n\n"
         "What was not delivered is kept in the webhook's delivery log. Once your app answers again, "
         'enable the webhook from Webhooks > Actions > Enable, then use "Retry all failed since…" '
-        "on its Deliveries page to send what it missed.\n\n— brevo-hooks\n"
+        "on its Deliveries page to send what it missed.\n"
     ) % {"url": webhook.masked_url, "description": described, "reason": why}
-    return subject, body
+    link = site_link("webhooks:detail", webhook.pk)
+    return subject, signed(body, _("Open the webhook: %(link)s") % {"link": link} if link else "")
+
+
+def site_link(name: str, pk: int) -> str:
+    """The address of one of our pages for an email, or "" without SITE_URL (a worker has no request
+    to take the host from, and a link to the wrong host is worse than none)."""
+    return f"{settings.SITE_URL}{reverse(name, args=[pk])}" if settings.SITE_URL else ""
+
+
+def signed(body: str, link: str) -> str:
+    """An email's body, then the link to its page if there is one, then our name."""
+    return body + (f"\n{link}\n" if link else "") + "\n— brevo-hooks\n"
 
 
 def automation_step(webhook: Webhook) -> Step | None:
@@ -69,11 +82,12 @@ def step_disabled_email(webhook: Webhook, step: Step, why: str) -> tuple[str, st
             "What was not delivered is kept in the step's delivery log. Once your app answers again, open the "
             "automation from Automations > %(automation)s and save it: saving the automation enables its "
             'Call a webhook steps again. Then use "Retry all failed since…" on the step\'s Deliveries page '
-            "to send what it missed.\n\n— brevo-hooks\n"
+            "to send what it missed.\n"
         )
         % values
     )
-    return subject, body
+    link = site_link("automations:edit", step.automation_id)
+    return subject, signed(body, _("Open the automation: %(link)s") % {"link": link} if link else "")
 
 
 def tell_account_disabled(webhook: Webhook, reason: str) -> None:
