@@ -428,7 +428,7 @@ def bench_env(tmp: Path) -> dict[str, str]:
         # Everything listens on plain HTTP on 127.0.0.1: without this, DEBUG=false redirects
         # the API to https and the web process never looks ready.
         "ALLOW_PLAIN_HTTP": "true",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         "PYTHONUNBUFFERED": "1",
     }
 
