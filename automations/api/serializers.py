@@ -27,14 +27,14 @@ from webhooks import validators
 from webhooks.api.errors import Invalid
 from webhooks.api.serializers import (
     TYPES,
-    AuthSerializer,
     BrevoTimeField,
     HeaderSerializer,
+    KeptAuthSerializer,
+    KeptURLField,
     MaskedAuthSerializer,
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
-    URLField,
     as_drf_error,
     brevo_time,
 )
@@ -59,8 +59,8 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class StepAuthSerializer(StrictSerializer, AuthSerializer):
-    """Bearer authentication of a step's webhook."""
+class StepAuthSerializer(StrictSerializer, KeptAuthSerializer):
+    """Bearer authentication of a step's webhook; a kept step may send back the masked token."""
 
 
 class StepHeaderSerializer(StrictSerializer, HeaderSerializer):
@@ -152,7 +152,10 @@ class WaitStepSerializer(StepSerializer):
 
 class WebhookStepSerializer(StepSerializer):
     type = serializers.ChoiceField(choices=["webhook"])
-    url = URLField(help_text="Where the step POSTs; user:password@ for Basic auth")
+    url = KeptURLField(
+        help_text="Where the step POSTs; user:password@ for Basic auth. A kept step's URL sent back masked keeps "
+        "its password."
+    )
     includeContact = StrictBooleanField(
         default=False, help_text="Include details of the contact who triggered the event"
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 import catalog
 from webhooks import validators
+from webhooks.models import MASK
 
 # A subset of what `validators.validate_url` accepts, so that every URL the schema allows is
 # one we save: http(s), a host name of at most 253 characters (or a dotted IPv4 address), an
@@ -24,11 +25,17 @@ _PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}
 # RFC 3986 characters, as validators.URI_CHARACTERS allows them.
 _USER = "(?:[A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})"
 _CHAR = "(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})"
-URL_PATTERN = (
-    f"^[Hh][Tt][Tt][Pp][Ss]?://(?:{_USER}+(?::{_USER}*)?@)?"
-    f"(?:(?:{_LABEL}\\.){{1,3}}[A-Za-z]{{2,63}}|{_OCTET}(?:\\.{_OCTET}){{3}})"
-    f"(?::{_PORT})?(?:[/?]{_CHAR}*)?(?:#{_CHAR}*)?$"
-)
+
+
+def _url_pattern(password: str) -> str:
+    return (
+        f"^[Hh][Tt][Tt][Pp][Ss]?://(?:{_USER}+(?::{password})?@)?"
+        f"(?:(?:{_LABEL}\\.){{1,3}}[A-Za-z]{{2,63}}|{_OCTET}(?:\\.{_OCTET}){{3}})"
+        f"(?::{_PORT})?(?:[/?]{_CHAR}*)?(?:#{_CHAR}*)?$"
+    )
+
+
+URL_PATTERN = _url_pattern(f"{_USER}*")
 URL_SCHEMA = {"type": "string", "format": "uri", "pattern": URL_PATTERN, "maxLength": validators.URL_MAX_LENGTH}
 
 
@@ -48,6 +55,21 @@ HEADER_NAME_SCHEMA = {
 }
 HEADER_VALUE_SCHEMA = {"type": "string", "pattern": "^[\t -~]*$", "maxLength": validators.HEADER_VALUE_MAX}
 TOKEN_SCHEMA = {"type": "string", "pattern": "^[!-~]+$", "maxLength": validators.TOKEN_MAX}
+# What an update also takes back as GET shows it: the URL with its password masked, and the
+# masked token, each of which keeps the stored secret. (Not a URI with the mask's bullets in it,
+# so no "uri" format.) The server takes them only where they stand for a stored secret.
+KEPT_URL_SCHEMA = {
+    "type": "string",
+    "pattern": _url_pattern(f"(?:{_USER}*|{MASK})"),
+    "maxLength": validators.URL_MAX_LENGTH,
+    "description": f"A URL; as GET shows it, with its password masked ({MASK}), it keeps the stored password.",
+}
+KEPT_TOKEN_SCHEMA = {
+    "type": "string",
+    "pattern": f"^(?:[!-~]+|{MASK})$",
+    "maxLength": validators.TOKEN_MAX,
+    "description": f"The token; the mask GET shows ({MASK}) keeps the stored one.",
+}
 # Dates of the export: the years it can hold (and no later than a date can be computed with).
 DATE_SCHEMA = {"type": "string", "format": "date", "pattern": "^(?:19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}$"}
 EXPORT_ALIASES = {catalog.TRANSACTIONAL: ["loadedByProxy"], catalog.MARKETING: []}

@@ -76,9 +76,19 @@ class URLField(StrictCharField):
         super().__init__(max_length=validators.URL_MAX_LENGTH, **kwargs)
 
 
+@extend_schema_field(schema.KEPT_URL_SCHEMA)
+class KeptURLField(URLField):
+    """A URL that may come back as GET showed it, its password masked, to keep the stored one."""
+
+
 @extend_schema_field(schema.TOKEN_SCHEMA)
 class TokenField(StrictCharField):
     pass
+
+
+@extend_schema_field(schema.KEPT_TOKEN_SCHEMA)
+class KeptTokenField(TokenField):
+    """A token, or the mask GET shows instead of it, to keep the stored one."""
 
 
 @extend_schema_field(schema.HEADER_NAME_SCHEMA)
@@ -123,6 +133,14 @@ class AuthSerializer(serializers.Serializer):
             return validators.validate_token(value)
         except DjangoValidationError as exc:
             raise as_drf_error(exc) from None
+
+
+class KeptAuthSerializer(AuthSerializer):
+    """Bearer authentication of an update, which may send back the masked token to keep it."""
+
+    token = KeptTokenField(
+        max_length=validators.TOKEN_MAX, help_text="Sent as `Authorization: Bearer <token>`; the mask keeps it."
+    )
 
 
 class HeaderSerializer(serializers.Serializer):
@@ -214,7 +232,10 @@ class WebhookCreateSerializer(WebhookFieldsMixin):
 
 
 class WebhookUpdateSerializer(WebhookFieldsMixin):
-    url = URLField(required=False, help_text="URL of the webhook; sent back masked, it keeps the stored password")
+    url = KeptURLField(required=False, help_text="URL of the webhook; sent back masked, it keeps the stored password")
+    auth = KeptAuthSerializer(
+        required=False, allow_null=True, help_text="Bearer authentication; null removes it, the masked token keeps it."
+    )
     type = serializers.ChoiceField(choices=TYPES, required=False, help_text="Must be the webhook's own type.")
     channel = serializers.ChoiceField(choices=["email"], required=False, help_text="Must be email.")
 
