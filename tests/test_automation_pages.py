@@ -260,7 +260,8 @@ def test_the_run_history_says_its_times_zone_and_that_a_failed_call_is_retrying(
     record_attempt(delivery, 1, status=503)
     html = owner_client.get(reverse("automations:runs", args=[automation.pk])).content.decode()
     started = timezone.localtime(Run.objects.get().started_at, ZoneInfo("Europe/Rome"))
-    assert started.strftime("%H:%M ") + started.tzname() in html  # "10:02 CET": the account's time, with its zone
+    # "10:02 CET": the account's time, with its zone (on one line: a no-break space between them)
+    assert started.strftime("%H:%M\u00a0") + started.tzname() in html
     assert "(UTC)" not in html and "Europe/Rome" in html
     assert "Retrying (attempt 1 failed: HTTP 503)" in html and "next try at" in html
     assert ">Pending<" not in html

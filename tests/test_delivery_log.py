@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from events.fanout import NewEvent
 from events.models import Event
 from tests.receiver import Reply
 from webhooks import fairqueue
-from webhooks.models import Attempt, Delivery
+from webhooks.models import Attempt, Delivery, HourlyCount
+from webhooks.templatetags.ui import when
 
 pytestmark = pytest.mark.usefixtures("redis")
 
@@ -239,6 +241,34 @@ def test_the_chart_counts_successes_and_failures_per_hour(owner_client, account,
     assert chart["bars"][-1]["hour"].succeeded == 2
     page = owner_client.get(f"/webhooks/{webhook.pk}/deliveries/").content.decode()
     assert "<svg" in page and "2 delivered, 1 failed" in page
+
+
+def test_the_charts_first_hour_says_its_day(owner_client, account, make_webhook):
+    # The first bar is 23 hours before the current one: yesterday, except from 23:00 to midnight.
+    zone = next(name for name in ("UTC", "Asia/Tokyo") if datetime.now(ZoneInfo(name)).hour != 23)
+    account.time_zone = zone
+    account.save()
+    webhook = make_webhook()
+    HourlyCount.objects.create(
+        webhook=webhook, hour=timezone.now().replace(minute=0, second=0, microsecond=0), failed=1
+    )
+
+    response = owner_client.get(f"/webhooks/{webhook.pk}/deliveries/")
+
+    with timezone.override(ZoneInfo(zone)), translation.override("en"):
+        first = when(response.context["chart"]["bars"][0]["hour"].start)
+    assert re.fullmatch(r"[A-Z][a-z]{2}\xa0\d{1,2}, \d\d:00\xa0[A-Z+0-9-]+", first)  # "Nov\xa028, 14:00\xa0UTC"
+    assert f'<div class="chart-axis muted small" aria-hidden="true"><span>{first}</span>' in response.content.decode()
+
+
+def test_a_time_stays_on_one_line_with_its_zone_and_a_day_with_its_month():
+    moment = datetime(2026, 1, 30, 10, 2, tzinfo=UTC)
+    with timezone.override(UTC), translation.override("en"):
+        assert when(moment) == "Jan\xa030, 10:02\xa0UTC"
+        now = timezone.now()
+        assert when(now) == f"{now:%H:%M}\xa0UTC"
+    with timezone.override(UTC), translation.override("it"):
+        assert when(moment) == "30\xa0Gen, 10:02\xa0UTC"
 
 
 def test_the_chart_stays_right_when_old_attempts_are_pruned(owner_client, account, make_webhook, receiver, settings):
