@@ -81,4 +81,4 @@ def test_pages_show_times_in_the_accounts_zone_and_say_which(owner_client, accou
     make_webhook(paused_until=paused_until)
     page = owner_client.get(reverse("webhooks:list")).content.decode()
     local = timezone.localtime(paused_until, timezone=ZoneInfo("Asia/Tokyo"))
-    assert f"Paused until {local:%H:%M} JST" in page
+    assert f"Paused until {local:%H:%M}\u00a0JST" in page  # the time and its zone on one line
