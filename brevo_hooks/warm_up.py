@@ -9,10 +9,13 @@ server hands the process any request.
 
 from __future__ import annotations
 
-from django.urls import get_resolver, reverse
+from django.urls import reverse
 
 
 def warm_up() -> None:
-    """Import the URLconf and build its reverse-lookup tables."""
-    get_resolver().url_patterns  # noqa: B018 (importing every include() is the point)
-    reverse("healthz")  # builds the tables every {% url %} and redirect reads
+    """Import the URLconf and build its reverse-lookup tables.
+
+    One reverse() does both: building the tables (which every {% url %} and redirect reads)
+    imports the URLconf, and every module its include()s name.
+    """
+    reverse("healthz")
