@@ -47,9 +47,9 @@ def site_link(name: str, pk: int) -> str:
     return f"{settings.SITE_URL}{reverse(name, args=[pk])}" if settings.SITE_URL else ""
 
 
-def signed(body: str, link: str) -> str:
-    """An email's body, then the link to its page if there is one, then our name."""
-    return body + (f"\n{link}\n" if link else "") + "\n— brevo-hooks\n"
+def signed(body: str, link_line: str) -> str:
+    """An email's body, then the line with the link to its page if there is one, then our name."""
+    return body + (f"\n{link_line}\n" if link_line else "") + "\n— brevo-hooks\n"
 
 
 def automation_step(webhook: Webhook) -> Step | None:
