@@ -155,6 +155,10 @@ class Pipeline:
         self.tests: deque[tuple[int, int]] = deque()
         self.outcomes: Counter[str] = Counter({SKIPPED: getattr(source, "skipped", 0)})
         self.backoff_until = 0.0
+        # The last take from the source came back short: nothing more that this job may
+        # start was waiting. Until a request finishes or the loop has polled again, asking
+        # again finds the same (a round trip to Redis for nothing, twice a round).
+        self.took_short = False
 
     def run(
         self, budget: float | None = None, stop: threading.Event | None = None, linger: float = 0.0
@@ -204,8 +208,11 @@ class Pipeline:
         if free <= 0 or time.monotonic() < self.backoff_until:
             return []
         ready = self.startable(free)
-        if len(ready) < free:
-            self.admit(self.source.take(free - len(ready), self.endpoints.rooms()))
+        want = free - len(ready)
+        if want > 0 and not (self.took_short and self.in_flight):
+            taken = self.source.take(want, self.endpoints.rooms())
+            self.took_short = len(taken) < want
+            self.admit(taken)
             ready += self.startable(free - len(ready))
         return ready
 
@@ -300,6 +307,7 @@ class Pipeline:
         change what starts next, so the next claim goes with the record.
         """
         done = self.gather()
+        self.took_short = False  # requests finished, or a poll's time passed: look again
         if not done:
             return
         now = timezone.now()
