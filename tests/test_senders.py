@@ -1,13 +1,22 @@
-"""The job's loop asks Redis for work only when the answer may have changed."""
+"""The send threads: few send at once, and one held up never holds up what queues behind it.
+
+And the job's loop asks Redis for work only when the answer may have changed.
+"""
 
 from __future__ import annotations
 
 import itertools
+import threading
+import time
+from queue import SimpleQueue
 
 import pytest
 
 from events.fanout import NewEvent
+from tests.receiver import Receiver, Reply
+from webhooks import outbound
 from webhooks.sending import pipeline
+from webhooks.sending.request import Senders
 
 pytestmark = pytest.mark.usefixtures("redis")
 
@@ -15,6 +24,64 @@ pytestmark = pytest.mark.usefixtures("redis")
 @pytest.fixture(autouse=True)
 def private_urls(settings):
     settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True  # the receivers listen on 127.0.0.1
+
+
+class Post:
+    """What Senders runs: a POST to a real receiver, noting the thread that sent it and when it ended."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.thread = ""
+        self.ended = 0.0
+
+    def post(self, finished: SimpleQueue) -> None:
+        self.thread = threading.current_thread().name
+        outbound.post(self.url, b"{}", {"Content-Type": "application/json"}, timeout=10)
+        self.ended = time.monotonic()
+        finished.put(self)
+
+
+def asleep(senders: Senders) -> Senders:
+    """`senders` once all its threads wait for work (they start awake)."""
+    deadline = time.monotonic() + 10
+    while senders.awake() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert senders.awake() == 0
+    return senders
+
+
+def test_requests_to_a_quick_receiver_are_sent_by_the_eager_threads_alone(receiver):
+    senders = asleep(Senders(8, eager=2, patience=5.0))
+    finished: SimpleQueue = SimpleQueue()
+    posts = [Post(receiver.url) for _ in range(40)]
+    for start in range(0, 40, 10):  # in rounds, as a job hands them over
+        for post in posts[start : start + 10]:
+            senders.submit(post, finished)
+        for _ in range(10):
+            finished.get(timeout=30)
+    assert len({post.thread for post in posts}) <= 2
+    assert len(receiver.requests) == 40
+
+
+def test_a_request_held_up_does_not_hold_up_those_queued_behind_it(receiver):
+    slow = Receiver().start()
+    try:
+        slow.reply = Reply(delay=4)
+        senders = asleep(Senders(8, eager=1, patience=0.05))
+        finished: SimpleQueue = SimpleQueue()
+        held_up = Post(slow.url)
+        quick = [Post(receiver.url) for _ in range(5)]
+        started = time.monotonic()
+        for post in (held_up, *quick):
+            senders.submit(post, finished)
+        first_five = [finished.get(timeout=30) for _ in range(5)]
+        finished.get(timeout=30)
+    finally:
+        slow.stop()
+    # The one eager thread waits on the slow receiver; another is woken for the rest.
+    assert set(first_five) == set(quick)
+    assert max(post.ended for post in quick) - started < 2
+    assert held_up.ended - started >= 4
 
 
 class CountedTurns(pipeline.Turns):

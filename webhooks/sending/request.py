@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from queue import SimpleQueue
@@ -23,6 +24,10 @@ logger = logging.getLogger(__name__)
 # out and goes on without it (a host name that takes long to resolve, say: the
 # watchdog cannot cut a lookup). Its thread's late answer is then ignored.
 OVERDUE_MARGIN = 2.0
+# How many send threads are awake when requests come (see Senders), and how long a
+# request waits for one of them before another thread is woken for it.
+EAGER = 2
+PATIENCE = 0.02
 
 
 def webhook_headers(webhook: Webhook, msg_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
@@ -126,22 +131,82 @@ class Senders:
     """The send threads of this process, kept between jobs so that each one's keep-alive
     connections (outbound.session() is per thread) are reused.
 
-    A queue and a few threads that take from it: concurrent.futures' pool did the same with
-    a Future, a lock and a callback list per request, a twentieth of a worker's CPU.
+    Few threads send at once, one request after another, and more are woken only when
+    those are held up. Every thread that sends gives up the GIL at each system call and
+    must win it back: one thread posted to a fast receiver for ~250 µs of CPU a request,
+    two for ~340, eight or more for ~440-480. So requests queue for the threads already
+    awake (`EAGER`), and a pacer wakes another for each of them whose request has run
+    longer than `PATIENCE`: a receiver that is slow to answer holds its own threads, and
+    what queues behind it starts soon after.
+
+    A deque and a lock: concurrent.futures' pool did the same with a Future, a lock and a
+    callback list per request, a twentieth of a worker's CPU.
     """
 
-    def __init__(self, threads: int) -> None:
-        self._work: SimpleQueue[tuple[Outgoing, SimpleQueue[Outgoing]]] = SimpleQueue()
+    def __init__(self, threads: int, eager: int = EAGER, patience: float = PATIENCE) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[tuple[Outgoing, SimpleQueue[Outgoing]]] = deque()
+        self._asleep: list[threading.Event] = []  # the most recently busy last: its connections are warm
+        # When the request of each awake thread started (0 while it is between requests).
+        self._since: dict[threading.Event, float] = {}
+        self._eager = eager
+        self._patience = patience
+        self._waiting = threading.Event()  # wakes the pacer when requests queue
         for n in range(threads):
-            threading.Thread(target=self._run, name=f"send-{n}", daemon=True).start()
+            bell = threading.Event()
+            self._since[bell] = 0.0
+            threading.Thread(target=self._run, args=(bell,), name=f"send-{n}", daemon=True).start()
+        threading.Thread(target=self._pace, name="send-pacer", daemon=True).start()
+
+    def awake(self) -> int:
+        """How many threads are sending or about to (the rest wait to be woken)."""
+        with self._lock:
+            return len(self._since)
 
     def submit(self, sent: Outgoing, finished: SimpleQueue[Outgoing]) -> None:
-        self._work.put((sent, finished))
+        with self._lock:
+            self._queue.append((sent, finished))
+            bells = self._wake(self._eager - len(self._since))
+        for bell in bells:
+            bell.set()
+        self._waiting.set()
 
-    def _run(self) -> None:
+    def _wake(self, count: int) -> list[threading.Event]:
+        """Up to `count` sleeping threads, counted as awake (under the lock)."""
+        bells = [self._asleep.pop() for _ in range(min(count, len(self._asleep), len(self._queue)))]
+        for bell in bells:
+            self._since[bell] = 0.0
+        return bells
+
+    def _run(self, bell: threading.Event) -> None:
         while True:
-            sent, finished = self._work.get()
-            sent.post(finished)
+            with self._lock:
+                if self._queue:
+                    sent, finished = self._queue.popleft()
+                    self._since[bell] = time.monotonic()
+                else:
+                    sent = None
+                    bell.clear()
+                    del self._since[bell]
+                    self._asleep.append(bell)
+            if sent is None:
+                bell.wait()
+            else:
+                sent.post(finished)
+
+    def _pace(self) -> None:
+        """While requests queue, keep `EAGER` threads moving: wake one for each held up."""
+        while True:
+            self._waiting.wait()
+            time.sleep(self._patience / 2)
+            with self._lock:
+                if not self._queue:
+                    self._waiting.clear()
+                held_up = time.monotonic() - self._patience
+                moving = sum(1 for since in self._since.values() if since == 0.0 or since > held_up)
+                bells = self._wake(self._eager - moving)
+            for bell in bells:
+                bell.set()
 
 
 _senders: Senders | None = None
