@@ -94,6 +94,21 @@ def stat_cpu_seconds(stat: str) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(idle, all) CPU ticks of the whole machine so far, from /proc/stat (0, 0 elsewhere)."""
+    try:
+        ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return ticks[3] + ticks[4], sum(ticks)  # idle and iowait
+
+
+def idle_share(before: tuple[int, int], after: tuple[int, int]) -> str:
+    """How much of the machine's CPU was idle between two readings of machine_ticks()."""
+    total = after[1] - before[1]
+    return f"{100 * (after[0] - before[0]) / total:.0f}%" if total > 0 else "?"
+
+
 class Processes:
     """Every process the bench starts, stopped by id at the end."""
 
@@ -304,10 +319,11 @@ def peak(rig: Rig, count: int, events: int) -> dict:
     cpu_before = [rig.procs.cpu_seconds(p) for p in measured]
     postgres_before = rig.procs.postgres_cpu_seconds()
     redis_before = rig.procs.server_cpu_seconds("redis-server")
-    started = time.time()
+    started, ticks_started = time.time(), machine_ticks()
     post_events(rig.api, events)
-    posted = time.time()
+    posted, ticks_posted = time.time(), machine_ticks()
     stats = wait_delivered(rig.receiver, events, timeout=90)
+    ticks_done = machine_ticks()
     elapsed = stats["last"] - started
     rate = stats["unique"] / elapsed if elapsed > 0 else 0.0
     cpu = [rig.procs.cpu_seconds(p) - before for p, before in zip(measured, cpu_before, strict=True)]
@@ -319,6 +335,8 @@ def peak(rig: Rig, count: int, events: int) -> dict:
     log(
         f"bench: {count} worker(s): {stats['unique']}/{events} delivered in {elapsed:.2f} s "
         f"(posting took {posted - started:.2f} s) = {rate:.0f} deliveries/s; "
+        f"CPU idle while posting {idle_share(ticks_started, ticks_posted)}, "
+        f"after {idle_share(ticks_posted, ticks_done)}; "
         f"raw {raw:.0f} POSTs/s from {count} process(es); ratio {rate / raw:.2f}; "
         f"p50 {percentile(stats['latencies_ms'], 50):.0f} ms under full load; "
         f"CPU µs per delivery: web {per_event[0]}, receiver {per_event[1]}, workers {per_event[2]}"
