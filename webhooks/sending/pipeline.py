@@ -157,7 +157,7 @@ class Pipeline:
         self.backoff_until = 0.0
         # The last take from the source came back short: nothing more that this job may
         # start was waiting. Until a request finishes or the loop has polled again, asking
-        # again finds the same (a round trip to Redis for nothing, twice a round).
+        # again finds the same (it did, once a round: a round trip to Redis for nothing).
         self.took_short = False
 
     def run(
