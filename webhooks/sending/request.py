@@ -24,8 +24,8 @@ logger = logging.getLogger(__name__)
 # out and goes on without it (a host name that takes long to resolve, say: the
 # watchdog cannot cut a lookup). Its thread's late answer is then ignored.
 OVERDUE_MARGIN = 2.0
-# How many send threads are awake when requests come (see Senders), and how long a
-# request waits for one of them before another thread is woken for it.
+# How many send threads are awake when requests come (see Senders), and how long one
+# of them may be held up by a request before another thread is woken for the queue.
 EAGER = 2
 PATIENCE = 0.02
 
