@@ -20,6 +20,7 @@ from accounts.models import Account
 from automations.models import Contact, Run
 from automations.triggers import content_attributes, list_ids
 from brevo_hooks import bulk_insert
+from brevo_hooks.numbers import whole_number
 
 EMAIL_MAX = 254
 DELETED = (catalog.MARKETING, "contactDeleted")
@@ -50,8 +51,8 @@ def storable(value: Any) -> Any:
 def brevo_id(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
         return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and 0 < int(value) < 2**63:
-        return int(value)
+    if isinstance(value, str):
+        return whole_number(value) or None
     return None
 
 

@@ -14,7 +14,7 @@ from automations import triggers
 from automations.models import Automation, Step
 from automations.steps import MAX_WAIT_SECONDS, StepSpec
 from webhooks import validators
-from webhooks.forms import HttpURLField
+from webhooks.forms import HttpURLField, parse_header_lines
 from webhooks.models import mask_url, unmask_url
 from webhooks.validators import URL_ERROR
 
@@ -169,22 +169,16 @@ def step_initial(step: Step) -> dict[str, Any]:
     }
 
 
-def parse_header_lines(text: str) -> list[dict[str, str]]:
-    """Custom headers typed as "Name: value" lines, checked by the same rules as a webhook's."""
-    headers = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise ValidationError(_("Line %(number)d: write each header as Name: value.") % {"number": number})
-        headers.append({"key": name, "value": value})
-    return validators.validate_headers(headers)
-
-
 class StepForm(forms.Form):
     id = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1, max_value=2**63 - 1)
-    kind = forms.ChoiceField(choices=Step.Kind.choices, widget=forms.HiddenInput)
+    kind = forms.ChoiceField(
+        choices=Step.Kind.choices,
+        widget=forms.HiddenInput,
+        error_messages={
+            "required": gettext_lazy("This step has no kind: remove it and add a new one."),
+            "invalid_choice": gettext_lazy("This step has no kind: remove it and add a new one."),
+        },
+    )
     wait_amount = forms.IntegerField(
         label=gettext_lazy("Wait"),
         required=False,

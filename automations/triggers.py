@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 import catalog
 from automations.models import Automation
+from brevo_hooks.numbers import whole_number
 
 C = Automation.Condition
 # A deleted contact leaves every automation, so deletion cannot start one.
@@ -61,7 +62,7 @@ def check(event: catalog.EventType, condition: str, attribute: str, value: str) 
             C.ATTRIBUTE: _("An attribute"),
         }
         return condition, _("%(what)s is not a condition of “%(event)s”.") % {"what": names[condition], "event": label}
-    if condition == C.LIST_ID and not (value.isascii() and value.isdigit() and 0 < int(value) < 2**63):
+    if condition == C.LIST_ID and not whole_number(value):
         return condition, _("Enter the id of the list, a whole number such as 7.")
     if condition == C.ATTRIBUTE and not attribute.strip():
         return condition, _("Enter the name of the attribute, such as PLAN.")
@@ -93,8 +94,8 @@ def list_ids(value: Any) -> set[int]:
     for item in value if isinstance(value, list) else [value]:
         if isinstance(item, int) and not isinstance(item, bool):
             found.add(item)
-        elif isinstance(item, str) and item.strip().isascii() and item.strip().isdigit():
-            found.add(int(item.strip()))
+        elif isinstance(item, str) and (number := whole_number(item.strip())) is not None:
+            found.add(number)
     return found
 
 

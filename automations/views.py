@@ -20,6 +20,7 @@ from automations.forms import AutomationForm, StepForm
 from automations.history import calls_of
 from automations.models import Automation, Run, Step
 from automations.samples import enqueue_step_test
+from brevo_hooks.numbers import whole_number
 from webhooks import jobs
 from webhooks.models import Delivery
 
@@ -164,8 +165,7 @@ def saved_message(action: str, automation: Automation) -> str:
 
 
 def as_id(value: Any) -> int | None:
-    text = str(value or "")
-    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) < 2**63 else None
+    return whole_number(str(value or "")) or None
 
 
 def step_count(data: QueryDict) -> int:

@@ -7,7 +7,11 @@ Every other path keeps Django's own pages, so pages that other apps add are not 
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.template.defaultfilters import filesizeformat
+from django.utils.translation import gettext as _
 from django.views import csrf, defaults
 
 API_ROOTS = ("/v3", "/api")
@@ -25,6 +29,11 @@ def api_error(status: int, code: str, message: str) -> JsonResponse:
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api(request):
         return api_error(400, "bad_request", "The request is not valid (check the Host header and the path).")
+    if isinstance(exception, RequestDataTooBig):
+        # A form posted with more than the limit (a huge "Simulate an event" data, say): say so.
+        size = filesizeformat(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+        message = _("What you sent is larger than %(size)s. Go back, shorten it and send it again.") % {"size": size}
+        return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
     return defaults.bad_request(request, exception)
 
 

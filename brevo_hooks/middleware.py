@@ -1,13 +1,16 @@
-"""The language and the time zone of each request."""
+"""The language and the time zone of each request, and query strings that no view can use."""
 
 from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.middleware import locale
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from brevo_hooks.error_views import api_error, is_api
 
 # Brevo's API and our event intake answer in English whatever the client's Accept-Language:
 # their messages are read by programs and developers, and Brevo's SDKs expect them so.
@@ -47,5 +50,25 @@ def account_time_zone(get_response: Callable[[HttpRequest], HttpResponse]) -> Ca
             return get_response(request)
         finally:
             timezone.deactivate()
+
+    return middleware
+
+
+def refuse_nul_in_query(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """Answer 400 to a query string with a NUL character (`%00`) in it.
+
+    No parameter of ours can hold one, and PostgreSQL refuses NUL in any text it is given:
+    a search or a filter with one (the webhooks' search, the delivery log's filters, the
+    admin's search boxes) would otherwise fail in the database, as a 500.
+    """
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if "%00" in request.META.get("QUERY_STRING", ""):
+            if is_api(request):
+                return api_error(400, "invalid_parameter", "The query string must not contain a NUL character (%00).")
+            return HttpResponseBadRequest(
+                _("The address must not contain the NUL character."), content_type="text/plain; charset=utf-8"
+            )
+        return get_response(request)
 
     return middleware

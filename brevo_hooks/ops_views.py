@@ -9,7 +9,8 @@ from __future__ import annotations
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
@@ -21,8 +22,10 @@ CHECK_TIMEOUT = 2.0
 REASON_CHARS = 300
 
 
+# No CSRF, so that a POST is told 405 (GET or HEAD), not 403: probes send no cookie.
+@csrf_exempt
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> HttpResponse:
     """200 while the process runs and serves requests: the liveness probe."""
     return JsonResponse({"status": "ok"})
@@ -55,8 +58,9 @@ def check_redis() -> str:
     return "ok"
 
 
+@csrf_exempt
 @never_cache
-@require_GET
+@require_safe
 def readyz(request: HttpRequest) -> HttpResponse:
     """200 when the database and Redis answer; 503 naming what does not: the readiness probe."""
     checks = {"database": check_database(), "redis": check_redis()}
@@ -64,8 +68,9 @@ def readyz(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
 
 
+@csrf_exempt
 @never_cache
-@require_GET
+@require_safe
 def prometheus(request: HttpRequest) -> HttpResponse:
     """The Prometheus scrape, for the bearer of METRICS_TOKEN; 404 while no token is set."""
     from django.conf import settings

@@ -21,6 +21,8 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.connection import SSLConnection, UnixDomainSocketConnection, parse_url
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
+from brevo_hooks.numbers import whole_number
+
 # What the URL says about where Redis is; with sentinels the master's address comes from them.
 ADDRESS_KEYS = ("host", "port", "unix_socket_path")
 
@@ -33,12 +35,12 @@ def parse_sentinels(raw: str) -> list[tuple[str, int]]:
             continue
         host, sep, port = item.rpartition(":")
         host = host.strip("[]")  # [::1]:26379
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not host or not whole_number(port, below=65536):
             raise ImproperlyConfigured(
                 f"REDIS_SENTINELS must be comma-separated host:port pairs such as "
                 f"10.0.0.5:26379,10.0.0.6:26379, not {raw!r}."
             )
-        sentinels.append((host, int(port)))
+        sentinels.append((host, int(port)))  # checked above
     return sentinels
 
 

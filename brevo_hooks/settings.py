@@ -57,6 +57,8 @@ MIDDLEWARE = [
     # The language of the page: the header switcher's cookie, else Accept-Language; the API
     # always speaks English, as Brevo's does.
     "brevo_hooks.middleware.LocaleMiddleware",
+    # A NUL (%00) in the query string is a 400, in the page's language, before any view runs.
+    "brevo_hooks.middleware.refuse_nul_in_query",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -242,6 +244,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "webhooks.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Brevo's API has no ?format= parameter; DRF's would answer an unknown one with a 404.
+    "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "brevo-hooks API",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -47,13 +48,39 @@ def loads(text: str, list_name: str = "") -> Any:
     `list_name` names a list at the top in messages (`events[3].data`).
     """
     try:
-        value = json.loads(text)
+        value = parse(text)
     except RecursionError:
         raise Unstorable(deep_path(text, list_name), too_deep()) from None
-    except ValueError as exc:
-        raise NotJSON(str(exc).split("\n", 1)[0][:200]) from None
     check(value, list_name=list_name)
     return value
+
+
+class TooLong:
+    """Stands for a number with more digits than Python converts, so that `check` names where it is."""
+
+
+TOO_LONG = TooLong()
+
+
+def int_or_too_long(digits: str) -> int | TooLong:
+    try:
+        return int(digits)
+    except ValueError:  # more than 4,300 digits (sys.get_int_max_str_digits)
+        return TOO_LONG
+
+
+def parse(text: str) -> Any:
+    """`json.loads`, with NotJSON for text that is not JSON."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        reason = str(exc).split("\n", 1)[0][:200]
+    # Perhaps only a number too long for Python: parsed again, it stands there as TOO_LONG.
+    # The common case pays nothing for this: a hook for every number would.
+    try:
+        return json.loads(text, parse_int=int_or_too_long)
+    except ValueError:
+        raise NotJSON(reason) from None
 
 
 def check(value: Any, path: str = "", list_name: str = "") -> None:
@@ -76,6 +103,10 @@ def check_scalar(item: Any, where: str) -> None:
         raise Unstorable(where, bad_text(item))
     if isinstance(item, float) and not math.isfinite(item):
         raise Unstorable(where, _("numbers must be finite: NaN, Infinity and 1e400 are not JSON numbers."))
+    if item is TOO_LONG:
+        raise Unstorable(
+            where, _("numbers must have at most %(digits)d digits.") % {"digits": sys.get_int_max_str_digits()}
+        )
 
 
 def children(container: dict | list, where: str, level: int, list_name: str) -> list[tuple[Any, str, int]]:

@@ -41,6 +41,10 @@ class EventsJSONParser(StrictJSONParser):
     """The strict parser, with the body limit of this endpoint (EVENTS_MAX_BODY_SIZE)."""
 
     list_name = "events"
+    top_level = (dict, list)
+    top_level_message = (
+        'The request body must be an event, a JSON object such as {"event": "delivered"}, or a list of them.'
+    )
 
     def body_limit(self) -> int:
         return settings.EVENTS_MAX_BODY_SIZE

@@ -188,7 +188,8 @@ def test_the_api_refuses_a_list_longer_than_1000(api):
         ({"event": "delivered", "id": "k" * 256}, 400, "invalid_parameter", "id: must be at most 255 characters"),
         ({"event": "delivered", "when": 1}, 400, "invalid_parameter", "when: unknown field"),
         ([], 400, "missing_parameter", "The list of events is empty"),
-        ("delivered", 400, "invalid_parameter", "An event is a JSON object"),
+        ("delivered", 400, "invalid_parameter", "The request body must be an event, a JSON object"),
+        (["delivered"], 400, "invalid_parameter", "events[0]: An event is a JSON object"),
         (
             [{"event": "delivered"}, {"event": "nope"}],
             400,

@@ -86,7 +86,10 @@ def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
 def log_page(request: HttpRequest, webhook: Webhook, since_form: RetrySinceForm, status: int = 200) -> HttpResponse:
     """The delivery log, with the "Retry all failed since…" field as given (a refused one shows why under it)."""
     status_filter = request.GET.get("status", "")
+    events = [(e.subscription, e.label) for e in catalog.for_type(webhook.type)]
+    # An event the webhook's type does not have filters nothing, as an unknown status does.
     event = request.GET.get("event", "")
+    event = event if event in dict(events) else ""
     deliveries = (
         delivery_page(webhook, status_filter, event).select_related("webhook").prefetch_related(attempts_in_short())
     )
@@ -99,7 +102,7 @@ def log_page(request: HttpRequest, webhook: Webhook, since_form: RetrySinceForm,
         "status": status_filter,
         "event": event,
         "statuses": [(s.value, s.label) for s in FILTER_STATUSES],
-        "events": [(e.subscription, e.label) for e in catalog.for_type(webhook.type)],
+        "events": events,
         "chart": health.chart(health.hourly_counts([webhook.pk], now)[webhook.pk]),
         "failed_count": webhook.deliveries.retryable(now).count(),
         "since_form": since_form,

@@ -266,6 +266,12 @@ class AutomationCreateSerializer(StrictSerializer):
     reentry = StrictBooleanField(default=False, help_text="Whether a contact may enter again while already inside")
     status = serializers.ChoiceField(choices=Automation.Status.values, default=Automation.Status.DRAFT)
 
+    def validate_name(self, value: str) -> str:
+        # Kept as sent, but not blank: the editor refuses a name of spaces, and so does the API.
+        if not value.strip():
+            raise serializers.ValidationError("This field may not be blank.", code="blank")
+        return value
+
     def validate_steps(self, value: list[StepSpec]) -> list[StepSpec]:
         ids = [spec.id for spec in value if spec.id is not None]
         if len(ids) != len(set(ids)):

@@ -25,6 +25,9 @@ class StrictJSONParser(JSONParser):
 
     # How a list at the top of the body is named in messages.
     list_name = ""
+    # What the body must be, and the message when it is something else (null, a string...).
+    top_level: tuple[type, ...] = (dict,)
+    top_level_message = "The request body must be a JSON object."
 
     def body_limit(self) -> int:
         return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -35,10 +38,13 @@ class StrictJSONParser(JSONParser):
         if len(raw) > limit:
             raise ParseError(too_large(limit))
         try:
-            return strict_json.loads(raw.decode("utf-8"), list_name=self.list_name)
+            value = strict_json.loads(raw.decode("utf-8"), list_name=self.list_name)
         except UnicodeDecodeError as exc:
             raise ParseError(f"The request body is not valid JSON: it is not UTF-8 ({exc.reason}).") from None
         except strict_json.NotJSON as exc:
             raise ParseError(f"The request body is not valid JSON: {exc}") from None
         except strict_json.Unstorable as exc:
             raise Invalid(str(exc)) from None
+        if not isinstance(value, self.top_level):
+            raise Invalid(self.top_level_message)
+        return value

@@ -16,10 +16,12 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 import catalog
+from brevo_hooks.numbers import whole_number
 from webhooks import jobs
 from webhooks.api import serializers as s
 from webhooks.api.errors import Invalid, error
@@ -281,9 +283,10 @@ def deliveries(request: Request, webhookId: int) -> Response:
 
 
 def get_delivery_for_caller(webhook: Webhook, delivery_id: int) -> Delivery:
-    if delivery_id > MAX_ID:
-        raise Http404
-    return get_object_or_404(Delivery, pk=delivery_id, webhook=webhook)
+    found = Delivery.objects.filter(pk=delivery_id, webhook=webhook).first() if delivery_id <= MAX_ID else None
+    if found is None:
+        raise NotFound("Delivery not found")
+    return found
 
 
 @extend_schema(
@@ -338,6 +341,7 @@ def int_param(request: Request, name: str, default: int, minimum: int, maximum: 
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not (raw.isascii() and raw.isdigit()) or not minimum <= int(raw) <= maximum:
+    value = whole_number(raw, below=maximum + 1)
+    if value is None or value < minimum:
         raise Invalid(f"{name} must be a whole number from {minimum} to {maximum}.")
-    return int(raw)
+    return value

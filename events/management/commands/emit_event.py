@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 import catalog
 from accounts.models import Account
+from brevo_hooks.numbers import whole_number
 from events import emit
 from events.fanout import EventError, NewEvent
 
@@ -46,7 +47,8 @@ class Command(BaseCommand):
 
 
 def find_account(value: str) -> Account:
-    accounts = Account.objects.filter(pk=int(value)) if value.isdigit() else Account.objects.filter(name=value)
+    pk = whole_number(value)
+    accounts = Account.objects.filter(pk=pk) if pk is not None else Account.objects.filter(name=value)
     account = accounts.first()
     if account is None:
         raise CommandError(f"No account {value!r}. Create one with: manage.py create_account NAME --email ...")
