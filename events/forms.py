@@ -31,7 +31,7 @@ class SimulateForm(forms.Form):
     data = forms.CharField(
         label=gettext_lazy("More payload fields"),
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": '{"subject": "Your order has shipped"}'}),
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": gettext_lazy('{"subject": "Your order has shipped"}')}),
         help_text=gettext_lazy('A JSON object merged over the sample values, e.g. {"reason": "550 no such user"}.'),
     )
 

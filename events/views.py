@@ -11,6 +11,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import account_required
+from automations.models import Run
 from events import emit
 from events.fanout import EventError
 from events.forms import SimulateForm
@@ -28,9 +29,11 @@ def recent_events(request: HttpRequest) -> list[Event]:
         .prefetch_related(Prefetch("attempts", attempts))
         .order_by("webhook_id")
     )
+    # The runs an event started: an event no webhook subscribes to may still have started one.
+    runs = Run.objects.select_related("automation").only("id", "event_id", "automation__id", "automation__name")
     return list(
         Event.objects.filter(account=request.user.account)
-        .prefetch_related(Prefetch("deliveries", queryset=deliveries))
+        .prefetch_related(Prefetch("deliveries", queryset=deliveries), Prefetch("runs", queryset=runs))
         .order_by("-created_at", "-id")[:RECENT]
     )
 

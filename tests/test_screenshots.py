@@ -87,7 +87,8 @@ def demo(account, owner, make_webhook, receiver, failing_app, settings, redis):
             attempts(delivery, answers, now - timedelta(hours=hour, minutes=5 + n))
     for n in range(4):
         delivery = Delivery.objects.create(
-            webhook=shop, event="delivered", payload={}, status="pending", attempt_count=2,
+            webhook=shop, event="delivered", payload={"email": f"customer{n + 1}@example.com"}, status="pending",
+            attempt_count=2,
             next_attempt_at=now + timedelta(minutes=25 - n),
         )  # fmt: skip
         attempts(delivery, [500, 500], now - timedelta(minutes=40 - n))

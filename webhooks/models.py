@@ -542,6 +542,13 @@ class Delivery(SentAs, models.Model):
         return str(event.label) if event else self.event
 
     @property
+    def contact_email(self) -> str:
+        """Whom the delivery is about: the `email` of its payload (Brevo's events and automation calls
+        carry one), what a marketer looks for in the log; empty for a batch."""
+        email = self.payload.get("email") if isinstance(self.payload, dict) else None
+        return email if isinstance(email, str) else ""
+
+    @property
     def status_text(self) -> str:
         """The status in words: "Retrying (attempt 2 failed: HTTP 500)" rather than a bare "Pending"."""
         if self.status == self.Status.PENDING and self.attempt_count:
