@@ -6,14 +6,20 @@
   var trigger = document.querySelector(".automation-form select[name=trigger]");
   if (!trigger) return;
   var conditions = document.querySelectorAll(".automation-form .condition");
+  var intro = document.querySelector(".automation-form .conditions > p");
 
   function update() {
+    var any = false;
     conditions.forEach(function (condition) {
       var fits = (condition.getAttribute("data-fits") || "").split(" ");
       var shown = fits.indexOf(trigger.value) !== -1;
       condition.hidden = !shown;
       condition.querySelectorAll("input").forEach(function (input) { input.disabled = !shown; });
+      any = any || shown;
     });
+    // "Condition (optional): ..." heads the conditions that fit; with none (no event chosen yet,
+    // or one without conditions) it would stand alone over nothing.
+    if (intro) intro.hidden = !any;
   }
 
   trigger.addEventListener("change", update);
