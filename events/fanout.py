@@ -185,8 +185,13 @@ def prepare(
     if not fresh:
         return Batch(result, fresh, [], [])
     subscribers = Webhook.objects.subscribed_to(account, {kind for _, kind in fresh})
+    # An event's payload is the same for each of its webhooks: built once, not once per webhook.
+    payloads = [
+        kind.build(row.data, row.occurred_at, account.time_zone) if kind.key in subscribers else None
+        for row, kind in fresh
+    ]
     owed = [
-        (n, webhook, kind.subscription, kind.build(row.data, row.occurred_at, account.time_zone))
+        (n, webhook, kind.subscription, payloads[n])
         for n, (row, kind) in enumerate(fresh)
         for webhook in subscribers.get(kind.key, [])
     ]

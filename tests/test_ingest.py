@@ -357,3 +357,14 @@ def test_anything_not_plain_goes_to_the_serializer(item):
     from events.api import plain_events
 
     assert plain_events([{"event": "delivered"}, item]) is None
+
+
+def test_an_event_owed_to_40_webhooks_reads_them_in_one_query(api, make_webhook, django_assert_max_num_queries):
+    """The subscribers are read once, with only what emit() needs: reading a field left out
+    (the URL, the headers' JSON) would cost a query per webhook."""
+    for n in range(40):
+        make_webhook(url=f"https://example.com/fan/{n}", events=("delivered",))
+    with django_assert_max_num_queries(15) as queries:  # 11 now; a query per webhook would be 50
+        assert api({"event": "delivered", "data": {"email": "jane@example.com"}}).status_code == 202
+    assert Delivery.objects.count() == 40
+    assert sum("webhooks_subscription" in query["sql"] for query in queries.captured_queries) == 1
