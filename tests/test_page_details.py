@@ -95,3 +95,13 @@ def test_no_automations_yet_offers_one_create_button(owner_client):
 def test_simulate_an_events_example_is_in_italian(owner):
     page = italian(owner).get(reverse("events:list")).content.decode()
     assert "Il tuo ordine è stato spedito" in page and "Your order has shipped" not in page
+
+
+def test_a_tests_outcome_on_the_card_says_tests_are_not_counted(owner_client, make_webhook):
+    webhook = make_webhook()
+    test = Delivery.objects.create(webhook=webhook, event="delivered", payload={}, is_test=True, status="failed")
+    record_attempt(test, status=500)
+    url = reverse("webhooks:test_result", args=[webhook.pk, test.pk]) + "?fragment=short"
+    card = owner_client.get(url).content.decode()
+    assert "Test failed: your app answered HTTP 500." in card
+    assert "Tests are not counted in the webhook's figures." in card
