@@ -145,6 +145,8 @@ UNIT_CHOICES = [("60", gettext_lazy("minutes")), ("3600", gettext_lazy("hours"))
 SECONDS = ("1", gettext_lazy("seconds"))
 # A posted step id that is not (or no longer) one of the automation's steps.
 STEP_GONE = gettext_lazy("This step is no longer part of the automation: reload the page.")
+# A kind that is not Wait or Call a webhook: only a tampered hidden field sends one.
+NO_KIND = gettext_lazy("This step has no kind: remove it and add a new one.")
 
 
 def wait_initial(seconds: int) -> dict[str, str]:
@@ -174,10 +176,7 @@ class StepForm(forms.Form):
     kind = forms.ChoiceField(
         choices=Step.Kind.choices,
         widget=forms.HiddenInput,
-        error_messages={
-            "required": gettext_lazy("This step has no kind: remove it and add a new one."),
-            "invalid_choice": gettext_lazy("This step has no kind: remove it and add a new one."),
-        },
+        error_messages={"required": NO_KIND, "invalid_choice": NO_KIND},
     )
     wait_amount = forms.IntegerField(
         label=gettext_lazy("Wait"),

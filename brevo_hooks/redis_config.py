@@ -33,14 +33,15 @@ def parse_sentinels(raw: str) -> list[tuple[str, int]]:
     for item in (part.strip() for part in raw.split(",")):
         if not item:
             continue
-        host, sep, port = item.rpartition(":")
+        host, sep, port_text = item.rpartition(":")
         host = host.strip("[]")  # [::1]:26379
-        if not sep or not host or not whole_number(port, below=65536):
+        port = whole_number(port_text, below=65536)
+        if not sep or not host or not port:
             raise ImproperlyConfigured(
                 f"REDIS_SENTINELS must be comma-separated host:port pairs such as "
                 f"10.0.0.5:26379,10.0.0.6:26379, not {raw!r}."
             )
-        sentinels.append((host, int(port)))  # checked above
+        sentinels.append((host, port))
     return sentinels
 
 
