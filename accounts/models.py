@@ -5,17 +5,20 @@ from __future__ import annotations
 import hashlib
 import secrets
 import zoneinfo
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import cache
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import connections, models
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+M = TypeVar("M", bound=models.Model)
 API_KEY_PREFIX = "xkeysib-"
 # "Last used" is shown to the minute; writing it more often would cost a write per API call.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -94,8 +97,47 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
         return self.filter(revoked_at__isnull=True)
 
     def authenticate(self, raw: str) -> ApiKey | None:
-        """The active key matching `raw`, or None."""
-        return self.active().select_related("account").filter(key_hash=hash_api_key(raw)).first()
+        """The active key matching `raw`, with its account, or None.
+
+        Every API request asks this first. Written out in SQL: through the ORM, compiling
+        the lookup cost 1.2 ms of CPU per request, more than storing an event's deliveries.
+        """
+        connection = connections[self.db]
+        key_columns, account_columns = _columns(ApiKey), _columns(Account)
+        select = ", ".join([f"k.{column.target.column}" for column, _ in key_columns] + [
+            f"a.{column.target.column}" for column, _ in account_columns
+        ])  # fmt: skip
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {select} FROM accounts_apikey k JOIN accounts_account a ON a.id = k.account_id "  # noqa: S608
+                "WHERE k.key_hash = %s AND k.revoked_at IS NULL",
+                [hash_api_key(raw)],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        key = _from_row(ApiKey, key_columns, row[: len(key_columns)], connection)
+        key.account = _from_row(Account, account_columns, row[len(key_columns) :], connection)
+        return key
+
+
+@cache
+def _columns(model: type[models.Model]) -> list[tuple[Any, list[Any]]]:
+    """Each concrete field of `model` as a column, with the converters that read its value."""
+    connection = connections["default"]
+    columns = [field.get_col(model._meta.db_table) for field in model._meta.concrete_fields]
+    return [
+        (column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)) for column in columns
+    ]
+
+
+def _from_row(model: type[M], columns: list[tuple[Any, list[Any]]], row: Sequence[Any], connection: Any) -> M:
+    values = []
+    for value, (column, converters) in zip(row, columns, strict=True):
+        for converter in converters:
+            value = converter(value, column, connection)
+        values.append(value)
+    return model.from_db(connection.alias, [column.target.attname for column, _ in columns], values)
 
 
 class ApiKey(models.Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import models
+from django.db import connections, models
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 import catalog
 from accounts.models import Account
 from brevo_hooks.durations import duration
+from webhooks import sql
 from webhooks.models import Webhook
 
 TYPE_CHOICES = [(catalog.TRANSACTIONAL, _("Transactional")), (catalog.MARKETING, _("Marketing"))]
@@ -42,7 +43,7 @@ class Contact(models.Model):
 class AutomationQuerySet(models.QuerySet["Automation"]):
     def triggered_by(self, account: Account, keys: set[tuple[str, str]]) -> dict[tuple[str, str], list[Automation]]:
         """The active automations of `account` whose trigger is one of `keys` (type, subscription), with their steps."""
-        if not keys:
+        if not keys or not self._any_active(account, {name for _, name in keys}):
             return {}
         found: dict[tuple[str, str], list[Automation]] = {}
         rows = self.filter(
@@ -54,6 +55,21 @@ class AutomationQuerySet(models.QuerySet["Automation"]):
             if key in keys:
                 found.setdefault(key, []).append(automation)
         return found
+
+    def _any_active(self, account: Account, names: set[str]) -> bool:
+        """Whether any active automation of `account` starts on one of `names`.
+
+        Every request of the events API asks, and most find none: one plain statement,
+        where compiling the query above cost a tenth of a one-event request.
+        """
+        among, values = sql.any_of(sorted(names), "text")
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM automations_automation WHERE account_id = %s AND status = 'active' "  # noqa: S608 (ours)
+                f"AND trigger_event {among} LIMIT 1",
+                [account.pk, *values],
+            )
+            return cursor.fetchone() is not None
 
 
 class Automation(models.Model):

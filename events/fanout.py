@@ -28,7 +28,7 @@ from brevo_hooks.bulk_insert import insert_returning_ids
 from events.models import Event
 from webhooks import handover, metrics
 from webhooks.fairqueue import Route
-from webhooks.models import Delivery, Webhook
+from webhooks.models import Delivery, Subscriber, Webhook
 
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -158,7 +158,7 @@ class Batch:
     fresh: list[tuple[Event, catalog.EventType]]
     event_rows: list[tuple[Any, ...]]
     # Per delivery: the index of its event in `fresh`, its webhook, its row without the event id.
-    owed: list[tuple[int, Webhook, tuple[Any, ...]]]
+    owed: list[tuple[int, Subscriber, tuple[Any, ...]]]
 
 
 def _store(account: Account, events: list[NewEvent], kinds: list[tuple[catalog.EventType, str]]) -> list[Event]:
@@ -223,7 +223,9 @@ def new_rows(
     """The Event of each of `events` (the one first stored, for an idempotency key seen before),
     and those that are new, with their kinds and their data's JSON text."""
     keys = {event.idempotency_key for event in events if event.idempotency_key}
-    known = {e.idempotency_key: e for e in Event.objects.filter(account=account, idempotency_key__in=keys)}
+    # Most requests carry no key: even a query Django knows is empty costs 0.7 ms to compile.
+    stored = Event.objects.filter(account=account, idempotency_key__in=keys) if keys else []
+    known = {e.idempotency_key: e for e in stored}
     result: list[Event] = []
     fresh: list[tuple[Event, catalog.EventType]] = []
     data_text: list[str] = []  # each fresh event's data, as check_data encoded it
@@ -248,7 +250,7 @@ def new_rows(
     return result, fresh, data_text
 
 
-def owe_deliveries(events: list[Event], owed: list[tuple[int, Webhook, tuple[Any, ...]]]) -> None:
+def owe_deliveries(events: list[Event], owed: list[tuple[int, Subscriber, tuple[Any, ...]]]) -> None:
     """Insert the deliveries of `events`, just stored, and hand them over on commit."""
     rows = [(row[0], events[n].pk, *row[2:]) for n, _, row in owed]
     ids = Delivery.objects.insert_owed(rows)

@@ -40,6 +40,25 @@ def test_a_revoked_key_no_longer_authenticates(account):
     assert ApiKey.objects.authenticate(raw) is None
 
 
+def test_a_key_comes_with_its_account_in_one_statement(account, django_assert_num_queries):
+    """Every API request authenticates first: one plain statement, the key and its account."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    key, raw = ApiKey.create_for(account, "CI")
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now() - timedelta(hours=1))
+    with django_assert_num_queries(1):
+        found = ApiKey.objects.authenticate(raw)
+        assert (found.pk, found.name, found.account.name, found.account.time_zone) == (
+            key.pk, "CI", account.name, account.time_zone,
+        )  # fmt: skip
+    assert found.created_at == key.created_at and found.last_used_at.utcoffset() == timedelta(0)
+    assert not found._state.adding and not found.account._state.adding
+    found.touch()  # an hour ago: written again
+    assert ApiKey.objects.get(pk=key.pk).last_used_at > timezone.now() - timedelta(minutes=1)
+
+
 @pytest.mark.parametrize(
     "options,error",
     [

@@ -368,3 +368,15 @@ def test_an_event_owed_to_40_webhooks_reads_them_in_one_query(api, make_webhook,
         assert api({"event": "delivered", "data": {"email": "jane@example.com"}}).status_code == 202
     assert Delivery.objects.count() == 40
     assert sum("webhooks_subscription" in query["sql"] for query in queries.captured_queries) == 1
+
+
+def test_an_events_request_asks_only_what_it_needs(api, make_webhook, django_assert_max_num_queries):
+    """Without idempotency keys nothing looks for them; an account without active automations
+    is asked once whether it has any, and nothing loads their steps."""
+    make_webhook(url="https://example.com/hook", events=("delivered",))
+    with django_assert_max_num_queries(12) as queries:
+        assert api([{"event": "delivered", "data": {"email": f"j{n}@example.com"}} for n in range(3)]).status_code == 202
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert not [sql for sql in statements if sql.startswith("SELECT") and "events_event" in sql]
+    assert sum("automations_automation" in sql for sql in statements) == 1
+    assert not [sql for sql in statements if "automations_step" in sql]

@@ -92,25 +92,25 @@ class WebhookQuerySet(models.QuerySet["Webhook"]):
 
     def subscribed_to(
         self, account: Account, events: Iterable[catalog.EventType]
-    ) -> dict[tuple[str, str], list[Webhook]]:
+    ) -> dict[tuple[str, str], list[Subscriber]]:
         """The enabled webhooks of `account` owed each of `events`, by the event's key (type, subscription)."""
         keys = {event.key for event in events}
-        owed: dict[tuple[str, str], list[Webhook]] = defaultdict(list)
-        rows = (
-            Subscription.objects.filter(
-                webhook__account=account, webhook__enabled=True, event__in={name for _, name in keys}
-            )
-            .select_related("webhook")
-            # What emit() reads of them: a whole Webhook, its JSON included, for each of 40
-            # subscribers cost more than the rest of a one-event request.
-            .only("event", "webhook__id", "webhook__account_id", "webhook__type", "webhook__batched")
-            .order_by("webhook_id")
-        )
-        for subscription in rows:
-            key = (subscription.webhook.type, subscription.event)
-            if key in keys:
-                owed[key].append(subscription.webhook)
+        owed: dict[tuple[str, str], list[Subscriber]] = defaultdict(list)
+        for event, *webhook in sql.subscribers(account.pk, sorted({key[1] for key in keys})):
+            subscriber = Subscriber(*webhook)
+            if (subscriber.type, event) in keys:
+                owed[(subscriber.type, event)].append(subscriber)
         return owed
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """What emit() needs of a webhook owed an event (see WebhookQuerySet.subscribed_to)."""
+
+    pk: int
+    account_id: int
+    type: str
+    batched: bool
 
 
 class Webhook(models.Model):
@@ -315,6 +315,13 @@ class Claimed(SentAs):
     created_at: datetime | None = None
 
 
+def _aware(created: datetime | float) -> datetime:
+    """A claimed row's created_at: epoch seconds from PostgreSQL, a naive UTC time from SQLite."""
+    if isinstance(created, float):
+        return datetime.fromtimestamp(created, UTC)
+    return created if created.tzinfo else created.replace(tzinfo=UTC)
+
+
 OWED_COLUMNS = (
     "webhook_id", "event_record_id", "uid", "event", "payload", "is_test", "attempt_count",
     "status", "next_attempt_at", "enqueued_at", "created_at",
@@ -355,8 +362,7 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
                 attempt_count=attempt_count,
                 webhook_id=webhook_id,
                 webhook=found[webhook_id],
-                # SQLite returns it naive, in UTC.
-                created_at=created if created.tzinfo else created.replace(tzinfo=UTC),
+                created_at=_aware(created),
             )
             for pk, uid, event, payload, is_test, attempt_count, webhook_id, created in rows
             # A webhook deleted a moment ago takes its deliveries with it: nothing to send.
@@ -365,7 +371,7 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
         claimed.sort(key=lambda delivery: delivery.pk)
         return token, claimed
 
-    def create_owed(self, owed: list[tuple[Webhook, int, str, Any]], now: datetime) -> list[int]:
+    def create_owed(self, owed: list[tuple[Webhook | Subscriber, int, str, Any]], now: datetime) -> list[int]:
         """Store a delivery of each (webhook, event id, subscription name, payload); return their ids in order.
 
         Plain multi-row INSERTs (brevo_hooks.bulk_insert): the events API writes up to a
@@ -377,7 +383,7 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
         """Insert rows made by owed_rows(); return their ids in order."""
         return insert_returning_ids(Delivery, OWED_COLUMNS, rows, using=self.db)
 
-    def owed_rows(self, owed: list[tuple[Webhook, int, str, Any]], now: datetime) -> list[tuple[Any, ...]]:
+    def owed_rows(self, owed: list[tuple[Webhook | Subscriber, int, str, Any]], now: datetime) -> list[tuple[Any, ...]]:
         """The rows of create_owed(), made before its transaction (events.fanout)."""
         connection = connections[self.db]
         uid = Delivery._meta.get_field("uid")

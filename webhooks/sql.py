@@ -32,11 +32,11 @@ def prep(value: Any) -> Any:
     return value
 
 
-def _in(values: Sequence[Any]) -> tuple[str, list[Any]]:
+def any_of(values: Sequence[Any], kind: str = "bigint") -> tuple[str, list[Any]]:
     """A condition on `values` and its parameters: `= ANY(%b)` with one (binary) array on PostgreSQL,
     so that the statement's text never changes and is prepared once; `IN (%s, ...)` on SQLite."""
     if connection.vendor == "postgresql":
-        return f"= ANY({bulk_insert.array_placeholder(connection)}::bigint[])", [list(values)]
+        return f"= ANY({bulk_insert.array_placeholder(connection)}::{kind}[])", [list(values)]
     return f"IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
@@ -57,16 +57,20 @@ ARRAY = _Array()
 def claim(ids: Sequence[int], token: uuid.UUID, lease_until: datetime) -> list[tuple[Any, ...]]:
     """Take the pending rows among `ids` for sending.
 
-    Returns (id, uid, event, payload, is_test, attempt_count, webhook_id, created_at) of each.
+    Returns (id, uid, event, payload, is_test, attempt_count, webhook_id, created_at) of each,
+    created_at as a datetime on SQLite and as epoch seconds on PostgreSQL.
 
     The conditional UPDATE is the lock: of two jobs for one delivery only one changes
     the row, and RETURNING hands each job exactly the rows it changed.
     """
-    among, values = _in(ids)
+    among, values = any_of(ids)
+    # On PostgreSQL the time comes as epoch seconds, which psycopg reads in C: Django's
+    # loader for timestamptz parses text in Python, a third of the claim's CPU in a worker.
+    created = "date_part('epoch', created_at)" if postgres() else "created_at"
     sql = (
         f"UPDATE {DELIVERY} SET status = 'sending', claim_token = %s, lease_expires_at = %s, "  # noqa: S608 (names are ours)
         f"attempt_count = attempt_count + 1 WHERE id {among} AND status = 'pending' "
-        "RETURNING id, uid, event, payload, is_test, attempt_count, webhook_id, created_at"
+        f"RETURNING id, uid, event, payload, is_test, attempt_count, webhook_id, {created}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [prep(token), prep(lease_until), *values])
@@ -75,7 +79,7 @@ def claim(ids: Sequence[int], token: uuid.UUID, lease_until: datetime) -> list[t
 
 def succeed(ids: Sequence[int], token: uuid.UUID, now: datetime) -> int:
     """Mark the rows among `ids` that `token` still owns as delivered; return how many."""
-    among, values = _in(ids)
+    among, values = any_of(ids)
     sql = (
         f"UPDATE {DELIVERY} SET status = 'succeeded', completed_at = %s, lease_expires_at = NULL, "  # noqa: S608
         f"claim_token = NULL WHERE id {among} AND claim_token = %s"
@@ -87,7 +91,7 @@ def succeed(ids: Sequence[int], token: uuid.UUID, now: datetime) -> int:
 
 def give_up(ids: Sequence[int], token: uuid.UUID, now: datetime) -> int:
     """Mark the rows among `ids` that `token` still owns as failed for good."""
-    among, values = _in(ids)
+    among, values = any_of(ids)
     sql = (
         f"UPDATE {DELIVERY} SET status = 'failed', completed_at = %s, next_attempt_at = NULL, "  # noqa: S608
         f"lease_expires_at = NULL, claim_token = NULL WHERE id {among} AND claim_token = %s"
@@ -117,6 +121,24 @@ def reschedule(rows: Sequence[tuple[int, datetime]], token: uuid.UUID) -> None:
             "lease_expires_at = NULL, claim_token = NULL WHERE id = %s AND claim_token = %s"
         )
         cursor.executemany(sql, [(prep(when), prep(when), pk, prep(token)) for pk, when in rows])
+
+
+def subscribers(account_id: int, names: Sequence[str]) -> list[tuple[str, int, int, str, bool]]:
+    """(subscription, webhook id, account id, type, batched) of the enabled webhooks of an
+    account subscribed to any of `names`, in webhook order.
+
+    Every request of the events API asks this; through the ORM, compiling the query and
+    making two model instances per row cost a third of a one-event request owed to 40.
+    """
+    among, values = any_of(names, "text")
+    sql = (
+        "SELECT s.event, w.id, w.account_id, w.type, w.batched FROM webhooks_subscription s "  # noqa: S608 (ours)
+        f"JOIN webhooks_webhook w ON w.id = s.webhook_id WHERE w.account_id = %s AND w.enabled AND s.event {among} "
+        "ORDER BY w.id, s.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [account_id, *values])
+        return [(event, pk, account, kind, bool(batched)) for event, pk, account, kind, batched in cursor.fetchall()]
 
 
 ATTEMPT_COLUMNS = (
