@@ -501,6 +501,16 @@ def test_a_claim_skips_deliveries_whose_webhook_is_gone(account, make_webhook, r
     assert claimed == []
 
 
+def test_a_claim_carries_when_the_event_was_accepted(account, make_webhook, receiver):
+    """The start of the delivery's latency (webhooks.metrics): on PostgreSQL it comes as epoch
+    seconds, read in C, and must still be the stored time, in UTC."""
+    make_webhook(url=receiver.url, events=("delivered",))
+    delivery = emit_one(account)
+    _, claimed = Delivery.objects.claim([delivery.pk], sending.lease())
+    assert claimed[0].created_at.utcoffset() == timedelta(0)
+    assert abs(claimed[0].created_at - Delivery.objects.get(pk=delivery.pk).created_at) < timedelta(microseconds=2)
+
+
 def test_one_round_where_one_answer_cannot_be_read_sends_every_other_delivery_once(
     account, make_webhook, receiver, settings
 ):

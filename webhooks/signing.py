@@ -10,7 +10,6 @@ old secret keep verifying until they switch.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
@@ -31,7 +30,8 @@ def secret_key(secret: str) -> bytes:
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """One `v1,<signature>` for `body` sent as `msg_id` at `timestamp` (seconds)."""
     signed = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
+    # The one-shot C function: hmac.new() builds a Python HMAC object for each delivery.
+    digest = hmac.digest(secret_key(secret), signed, "sha256")
     return "v1," + base64.b64encode(digest).decode()
 
 

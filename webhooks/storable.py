@@ -14,6 +14,8 @@ from collections.abc import Mapping
 
 REPLACEMENT = "\ufffd"
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# json.dumps() with any option makes a new encoder per call; this is every delivery's.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 # What the delivery log keeps of an error sentence.
 MAX_ERROR_CHARS = 1000
 
@@ -42,4 +44,4 @@ def headers_json(headers: Mapping[str, str], limit: int) -> str:
         if size > limit:
             break
         kept[name] = value
-    return json.dumps(kept, ensure_ascii=False)
+    return _ENCODER.encode(kept)
