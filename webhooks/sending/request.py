@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 OVERDUE_MARGIN = 2.0
 # How many send threads are awake when requests come (see Senders), and how long one
 # of them may be held up by a request before another thread is woken for the queue.
-EAGER = 2
+EAGER = 1
 PATIENCE = 0.02
 
 
@@ -134,8 +134,9 @@ class Senders:
     Few threads send at once, one request after another, and more are woken only when
     those are held up. Every thread that sends gives up the GIL at each system call and
     must win it back: one thread posted to a fast receiver for ~250 µs of CPU a request,
-    two for ~340, eight or more for ~440-480. So requests queue for the threads already
-    awake (`EAGER`), and a pacer wakes another for each of them whose request has run
+    two for ~340, eight or more for ~440-480. So requests queue for the thread already
+    awake (`EAGER`: with two, a job's send threads took a third more CPU per request than
+    with one), and a pacer wakes another for each of them whose request has run
     longer than `PATIENCE`: a receiver that is slow to answer holds its own threads, and
     what queues behind it starts soon after.
 
