@@ -375,7 +375,9 @@ def test_an_events_request_asks_only_what_it_needs(api, make_webhook, django_ass
     is asked once whether it has any, and nothing loads their steps."""
     make_webhook(url="https://example.com/hook", events=("delivered",))
     with django_assert_max_num_queries(12) as queries:
-        assert api([{"event": "delivered", "data": {"email": f"j{n}@example.com"}} for n in range(3)]).status_code == 202
+        assert (
+            api([{"event": "delivered", "data": {"email": f"j{n}@example.com"}} for n in range(3)]).status_code == 202
+        )
     statements = [query["sql"] for query in queries.captured_queries]
     assert not [sql for sql in statements if sql.startswith("SELECT") and "events_event" in sql]
     assert sum("automations_automation" in sql for sql in statements) == 1

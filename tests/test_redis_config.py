@@ -276,3 +276,20 @@ def test_a_real_sentinel_leads_the_queues_the_cache_readyz_and_a_worker_to_the_m
     emit(account, [NewEvent("delivered", data={"email": "sentinel@example.com"})])
     assert receiver.wait_for(1, timeout=30)[0].json()["email"] == "sentinel@example.com"
     wait_until(lambda: Delivery.objects.filter(status="succeeded").count() == 1, timeout=20)
+
+
+def test_redis_replies_are_parsed_in_c():
+    """hiredis is installed and redis-py uses it: every hand-over and take is parsed by it."""
+    from redis.utils import HIREDIS_AVAILABLE
+
+    from webhooks import fairqueue
+
+    assert HIREDIS_AVAILABLE
+    redis_connection = fairqueue.connection()
+    assert redis_connection.ping()
+    pool = redis_connection.connection_pool
+    connection = pool.get_connection()
+    try:
+        assert "Hiredis" in type(connection._parser).__name__
+    finally:
+        pool.release(connection)
