@@ -8,6 +8,7 @@ contact the first time, with what it says (a transactional `contact_id` is the B
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -199,6 +200,17 @@ def stop_runs(contact_ids: Iterable[int], now: datetime) -> int:
 COLUMNS = ("account_id", "email", "brevo_id", "attributes", "lists", "created_at", "updated_at")
 
 
+def json_text(value: dict[str, Any] | list[Any]) -> str:
+    """A JSON column's value as text, which both databases take (PostgreSQL casts the array).
+
+    Most new contacts have no attributes and no lists; the JSON field's own preparation
+    (a Jsonb adapter, dumped in Python one by one) cost a fifth of storing contacts.
+    """
+    if not value:
+        return "[]" if isinstance(value, list) else "{}"
+    return json.dumps(value)
+
+
 def insert_new(account: Account, changes: list[Change], now: datetime, returning: bool = True) -> dict[str, Known]:
     """Create a contact for each change; return those created here (not by a concurrent batch), by email.
 
@@ -209,7 +221,6 @@ def insert_new(account: Account, changes: list[Change], now: datetime, returning
     if not changes:
         return {}
     connection = connections[Contact.objects.db]
-    json = Contact._meta.get_field("attributes")
     when = connection.ops.adapt_datetimefield_value(now)
     contacts = {}
     for change in changes:
@@ -221,8 +232,8 @@ def insert_new(account: Account, changes: list[Change], now: datetime, returning
             account.pk,
             c.email,
             c.brevo_id,
-            json.get_db_prep_save(c.attributes, connection),
-            json.get_db_prep_save(c.lists, connection),
+            json_text(c.attributes),
+            json_text(c.lists),
             when,
             when,
         )

@@ -25,6 +25,7 @@ import catalog
 from accounts.models import Account
 from brevo_hooks import strict_json
 from brevo_hooks.bulk_insert import insert_returning_ids
+from brevo_hooks.ids import uuid7
 from events.models import Event
 from webhooks import handover, metrics
 from webhooks.fairqueue import Route
@@ -233,21 +234,27 @@ def new_rows(
         if event.idempotency_key in known:
             result.append(known[event.idempotency_key])
             continue
-        row = Event(
-            account=account,
-            type=kind.type,
-            name=kind.subscription,
-            data=dict(event.data),
-            occurred_at=event.occurred_at or now,
-            idempotency_key=event.idempotency_key,
-            created_at=now,
-        )
+        row = new_event(account, kind, dict(event.data), event.occurred_at or now, event.idempotency_key, now)
         if event.idempotency_key:
             known[event.idempotency_key] = row  # the same key twice in one request stores one event
         result.append(row)
         fresh.append((row, kind))
         data_text.append(text)
     return result, fresh, data_text
+
+
+# Event's fields in the order Model.__init__ takes them positionally (tests/test_ingest.py
+# checks it): with keywords it cost twice as much, a tenth of an events request's CPU.
+EVENT_FIELDS = ("id", "account_id", "uid", "type", "name", "data", "occurred_at", "idempotency_key", "created_at")
+
+
+def new_event(
+    account: Account, kind: catalog.EventType, data: dict[str, Any], occurred_at: datetime, key: str, now: datetime
+) -> Event:
+    """A new, unsaved Event (EVENT_FIELDS), with its account at hand."""
+    event = Event(None, account.pk, uuid7(), kind.type, kind.subscription, data, occurred_at, key, now)
+    Event.account.field.set_cached_value(event, account)
+    return event
 
 
 def owe_deliveries(events: list[Event], owed: list[tuple[int, Subscriber, tuple[Any, ...]]]) -> None:

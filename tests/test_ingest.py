@@ -6,7 +6,9 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from django.utils import timezone
 
+import catalog
 from events import emit
 from events.fanout import EventError, NewEvent
 from events.models import Event
@@ -382,3 +384,17 @@ def test_an_events_request_asks_only_what_it_needs(api, make_webhook, django_ass
     assert not [sql for sql in statements if sql.startswith("SELECT") and "events_event" in sql]
     assert sum("automations_automation" in sql for sql in statements) == 1
     assert not [sql for sql in statements if "automations_step" in sql]
+
+
+def test_new_events_are_made_with_their_fields_in_order(account):
+    """new_event() passes Event's fields by position: a field added or moved must show here."""
+    from events.fanout import EVENT_FIELDS, new_event
+
+    assert tuple(field.attname for field in Event._meta.concrete_fields) == EVENT_FIELDS
+    now = timezone.now()
+    kind = catalog.get(catalog.TRANSACTIONAL, "delivered")
+    event = new_event(account, kind, {"email": "a@example.com"}, now, "key-1", now)
+    assert (event.pk, event.account, event.type, event.name, event.data, event.idempotency_key) == (
+        None, account, kind.type, "delivered", {"email": "a@example.com"}, "key-1",
+    )  # fmt: skip
+    assert event.uid.version == 7 and event.occurred_at == event.created_at == now and event._state.adding
