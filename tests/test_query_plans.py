@@ -8,6 +8,7 @@ counts, the webhooks' health, the sweep, the retry rules. None may read the whol
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -111,3 +112,39 @@ def test_the_webhooks_health_reads_an_index(history, owner_client):
             with db.cursor() as cursor:
                 cursor.execute("EXPLAIN " + query["sql"])
                 assert_uses_an_index("\n".join(row[0] for row in cursor.fetchall()))
+
+
+def test_a_claim_finds_its_rows_by_id_however_long_the_backlog(make_webhook):
+    """A backlog of 20,000 that the statistics have not seen (none were gathered yet, as in a
+    new database): the claim still reads its rows by key. Through the unfinished index, a
+    claim cost as much as the backlog was long (every pending row, to keep the few asked for)."""
+    import uuid
+
+    from django.db import transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from webhooks import sql
+
+    busy = make_webhook(url="https://busy.example/hook", events=("delivered",))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO webhooks_delivery (webhook_id, uid, event, payload, is_test, status, attempt_count, "
+            "created_at, next_attempt_at) SELECT %s, gen_random_uuid(), 'delivered', '{}', false, 'pending', 0, "
+            "now(), now() FROM generate_series(1, 20000) RETURNING id",
+            [busy.pk],
+        )
+        ids = [pk for (pk,) in cursor.fetchall()][-13:]
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        assert len(sql.claim(ids, uuid.uuid4(), timezone.now() + timedelta(minutes=1))) == 13
+        transaction.set_rollback(True)
+    (claim,) = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE webhooks_delivery")]
+    # As a worker runs it: a prepared statement, whose plan PostgreSQL makes once for any ids.
+    template, replaced = re.subn(r"ANY\('[^']*'(::\w+\[\])+\)", "ANY($1::bigint[])", claim)
+    assert replaced == 1, claim
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(f"PREPARE claim_plan(bigint[]) AS {template}")
+        cursor.execute(f"EXPLAIN EXECUTE claim_plan('{{{','.join(map(str, ids))}}}')")  # EXECUTE takes no parameters
+        text = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("DEALLOCATE claim_plan")
+    assert "webhooks_delivery_pkey" in text and "delivery_unfinished_idx" not in text, text
