@@ -103,7 +103,7 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
         the lookup cost 1.2 ms of CPU per request, more than storing an event's deliveries.
         """
         connection = connections[self.db]
-        key_columns, account_columns = _columns(ApiKey), _columns(Account)
+        key_columns, account_columns = _columns(ApiKey, self.db), _columns(Account, self.db)
         select = ", ".join([f"k.{column.target.column}" for column, _ in key_columns] + [
             f"a.{column.target.column}" for column, _ in account_columns
         ])  # fmt: skip
@@ -122,9 +122,9 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
 
 
 @cache
-def _columns(model: type[models.Model]) -> list[tuple[Any, list[Any]]]:
+def _columns(model: type[models.Model], using: str) -> list[tuple[Any, list[Any]]]:
     """Each concrete field of `model` as a column, with the converters that read its value."""
-    connection = connections["default"]
+    connection = connections[using]
     columns = [field.get_col(model._meta.db_table) for field in model._meta.concrete_fields]
     return [
         (column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)) for column in columns

@@ -65,9 +65,9 @@ class AutomationQuerySet(models.QuerySet["Automation"]):
         among, values = sql.any_of(sorted(names), "text")
         with connections[self.db].cursor() as cursor:
             cursor.execute(
-                "SELECT 1 FROM automations_automation WHERE account_id = %s AND status = 'active' "  # noqa: S608 (ours)
+                "SELECT 1 FROM automations_automation WHERE account_id = %s AND status = %s "  # noqa: S608 (ours)
                 f"AND trigger_event {among} LIMIT 1",
-                [account.pk, *values],
+                [account.pk, Automation.Status.ACTIVE.value, *values],
             )
             return cursor.fetchone() is not None
 

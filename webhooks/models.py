@@ -96,9 +96,9 @@ class WebhookQuerySet(models.QuerySet["Webhook"]):
         """The enabled webhooks of `account` owed each of `events`, by the event's key (type, subscription)."""
         keys = {event.key for event in events}
         owed: dict[tuple[str, str], list[Subscriber]] = defaultdict(list)
-        for event, *webhook in sql.subscribers(account.pk, sorted({key[1] for key in keys})):
-            subscriber = Subscriber(*webhook)
-            if (subscriber.type, event) in keys:
+        for event, pk, account_id, kind, batched in sql.subscribers(account.pk, sorted({key[1] for key in keys})):
+            subscriber = Subscriber(pk, account_id, kind, bool(batched))
+            if (kind, event) in keys:
                 owed[(subscriber.type, event)].append(subscriber)
         return owed
 
