@@ -15,7 +15,7 @@ import pytest
 from events.fanout import NewEvent
 from tests.receiver import Receiver, Reply
 from webhooks import outbound
-from webhooks.sending import pipeline
+from webhooks.sending import pipeline, request
 from webhooks.sending.request import Senders
 
 pytestmark = pytest.mark.usefixtures("redis")
@@ -127,3 +127,39 @@ def test_a_job_does_not_ask_again_for_work_it_was_just_told_is_not_there(
     ]
     assert again == []
     assert sum(1 for entry in log if entry[0] == "take") >= 10
+
+
+def test_a_round_is_gathered_once_all_that_is_left_of_it_is_held_up(
+    account, make_webhook, receiver, emit_now, monkeypatch
+):
+    # The job waits for its round until the send threads have nothing queued and nothing
+    # out but requests held up, not for every request: a generous cap shows which. The
+    # patience is long enough that this process's own quick receiver is never held up.
+    monkeypatch.setattr(pipeline, "GATHER_SECONDS", 10.0)
+    monkeypatch.setattr(request, "_senders", Senders(8, patience=0.5))
+    slow = Receiver().start()
+    try:
+        slow.reply = Reply(delay=4)
+        make_webhook(url=slow.url, events=("opened",))
+        make_webhook(url=receiver.url, events=("delivered",))
+        emit_now(account, [NewEvent("opened"), *(NewEvent("delivered") for _ in range(5))])
+        job = pipeline.Pipeline(pipeline.Turns())
+        gather = job.gather
+        gathered: list[tuple[float, list[str]]] = []
+
+        def noted_gather():
+            done = gather()
+            if done:
+                gathered.append((time.monotonic(), sorted(sent.url for sent in done)))
+            return done
+
+        job.gather = noted_gather  # type: ignore[method-assign]
+        started = time.monotonic()
+        outcomes = job.run(budget=30)
+    finally:
+        slow.stop()
+    assert outcomes == {"delivered": 6}
+    (quick_at, quick), (_, held_up) = gathered
+    assert quick == [receiver.url] * 5
+    assert quick_at - started < 3  # the slow receiver answers after 4 s
+    assert held_up == [slow.url]

@@ -58,8 +58,9 @@ HANDED_BACK = "handed-back"
 
 # While requests are in flight, how often the loop looks for more work.
 POLL_SECONDS = 0.05
-# How long finished requests wait for others to finish, to be recorded together.
-GATHER_SECONDS = 0.01
+# At most how long finished requests wait for the rest of their round, to be recorded
+# together: the wait ends once the send threads have settled (Senders.settle).
+GATHER_SECONDS = 0.05
 # A claim lasts the request's deadline plus this; a delivery still "sending" after
 # its lease was abandoned by a dead worker, and the sweeper gives it back.
 LEASE_MARGIN = timedelta(seconds=10)
@@ -341,9 +342,14 @@ class Pipeline:
         done: list[Outgoing] = []
         try:
             done.append(self.finished.get(timeout=wait))
-            until = time.monotonic() + GATHER_SECONDS
-            while len(done) < len(self.in_flight) and (left := until - time.monotonic()) > 0:
-                done.append(self.finished.get(timeout=left))
+            # The rest of the round comes one request after another from the eager thread:
+            # wait once, until nothing is queued and nothing is out but requests held up,
+            # not for each request (a wake-up and a hand-over of the GIL each, and rounds cut
+            # short when the machine is busy), then take what finished.
+            if len(done) < len(self.in_flight):
+                pool().settle(GATHER_SECONDS)
+            while len(done) < len(self.in_flight):
+                done.append(self.finished.get_nowait())
         except Empty:
             pass
         # A request given up as overdue may still come back; it was recorded already.

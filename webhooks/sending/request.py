@@ -153,6 +153,7 @@ class Senders:
         self._eager = eager
         self._patience = patience
         self._waiting = threading.Event()  # wakes the pacer when requests queue
+        self._drained = threading.Event()  # all that was submitted has finished or is held up (settle)
         for n in range(threads):
             bell = threading.Event()
             self._since[bell] = 0.0
@@ -167,10 +168,16 @@ class Senders:
     def submit(self, sent: Outgoing, finished: SimpleQueue[Outgoing]) -> None:
         with self._lock:
             self._queue.append((sent, finished))
+            self._drained.clear()
             bells = self._wake(self._eager - len(self._since))
         for bell in bells:
             bell.set()
         self._waiting.set()
+
+    def settle(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds until every request submitted has finished, but those
+        held up (out for longer than the patience); whether that came."""
+        return self._drained.wait(timeout)
 
     def _wake(self, count: int) -> list[threading.Event]:
         """Up to `count` sleeping threads, counted as awake (under the lock)."""
@@ -190,20 +197,30 @@ class Senders:
                     bell.clear()
                     del self._since[bell]
                     self._asleep.append(bell)
+                    if self._settled(time.monotonic() - self._patience):
+                        self._drained.set()
             if sent is None:
                 bell.wait()
             else:
                 sent.post(finished)
 
+    def _settled(self, held_up: float) -> bool:
+        """Nothing queued, and nothing being sent but requests started before `held_up` (under the lock)."""
+        return not self._queue and all(since <= held_up for since in self._since.values())
+
     def _pace(self) -> None:
-        """While requests queue, keep `EAGER` threads moving: wake one for each held up."""
+        """While requests queue, keep `EAGER` threads moving: wake one for each held up.
+
+        And when the last requests still out are all held up, say the queue has settled.
+        """
         while True:
             self._waiting.wait()
             time.sleep(self._patience / 2)
             with self._lock:
-                if not self._queue:
-                    self._waiting.clear()
                 held_up = time.monotonic() - self._patience
+                if self._settled(held_up):
+                    self._drained.set()
+                    self._waiting.clear()
                 moving = sum(1 for since in self._since.values() if since == 0.0 or since > held_up)
                 bells = self._wake(self._eager - moving)
             for bell in bells:
