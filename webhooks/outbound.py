@@ -47,7 +47,7 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util import Retry, Timeout
 from urllib3.util import connection as urllib3_connection
 
-from webhooks import answers, ssrf
+from webhooks import answers, response_head, ssrf
 
 USER_AGENT = "brevo-hooks/1.0 (+https://github.com/brevo-hooks)"
 # Enough of a response to debug with. A little more is read so that the connection can
@@ -184,7 +184,13 @@ def _watch(sock: socket.socket | None) -> None:
 
 
 class GuardedConnectionMixin:
-    """Resolve and check the host, then connect to one of the checked addresses."""
+    """Resolve and check the host, then connect to one of the checked addresses.
+
+    Answers are read by `response_head.Response`: http.client's, with a faster reading
+    of plain header blocks.
+    """
+
+    response_class = response_head.Response
 
     host: str
     port: int
