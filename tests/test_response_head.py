@@ -84,12 +84,17 @@ def private_urls(settings):
     settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True  # the receivers listen on 127.0.0.1
 
 
-def test_a_plain_answer_is_read_without_the_email_parser(no_email_parser):
-    server = Hostile(answer(headers={b"X-Request-Id": b"abc"}, body=b"fine")).start()
+def post_to(behaviour) -> outbound.Response:
+    """A delivery's POST to a receiver on a real socket that answers as `behaviour` says."""
+    server = Hostile(behaviour).start()
     try:
-        response = outbound.post(server.url, b"{}", {"Content-Type": "application/json"}, timeout=10)
+        return outbound.post(server.url, b"{}", {"Content-Type": "application/json"}, timeout=10)
     finally:
         server.stop()
+
+
+def test_a_plain_answer_is_read_without_the_email_parser(no_email_parser):
+    response = post_to(answer(headers={b"X-Request-Id": b"abc"}, body=b"fine"))
     assert response.status == 200
     assert response.headers["X-Request-Id"] == "abc"
     assert response.body == b"fine"
@@ -97,11 +102,7 @@ def test_a_plain_answer_is_read_without_the_email_parser(no_email_parser):
 
 def test_a_folded_header_on_the_wire_is_read_as_before():
     raw = b"HTTP/1.1 200 OK\r\nX-Long: first\r\n second\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK"
-    server = Hostile(send(raw)).start()
-    try:
-        response = outbound.post(server.url, b"{}", {"Content-Type": "application/json"}, timeout=10)
-    finally:
-        server.stop()
+    response = post_to(send(raw))
     assert response.status == 200
     assert response.headers["X-Long"] == "first second"
     assert response.body == b"OK"
