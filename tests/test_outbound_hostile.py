@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,29 @@ def test_a_connection_kept_alive_is_reused_under_the_next_requests_deadline(rece
     with pytest.raises(outbound.OutboundError, match=r"^Timed out after 1 s$"):
         outbound.post(receiver.url, b"{}", {}, timeout=1.0)
     assert time.monotonic() - started < 1.0 + MARGIN
+
+
+def thread_wakes(native_id: int) -> int:
+    """How many times a thread of this process has gone to sleep and been woken (Linux)."""
+    status = Path(f"/proc/self/task/{native_id}/status").read_text()
+    return sum(int(line.split()[1]) for line in status.splitlines() if line.startswith("voluntary_ctxt_switches"))
+
+
+def test_deadlines_that_pass_close_together_wake_the_watchdog_a_few_times():
+    # A worker's deadlines pass about as often as its requests start, mostly after their
+    # requests finished: the watchdog expires them in batches, at most TICK late.
+    watchdog = outbound.Watchdog()
+    deadlines = [outbound.Deadline(0.3 + n * 0.001) for n in range(200)]
+    for deadline in deadlines:
+        deadline.finish()  # as most are: their requests ended long before
+        watchdog.watch(deadline)
+    thread = watchdog._thread
+    assert thread is not None
+    wakes = thread_wakes(thread.native_id)
+    last = deadlines[-1].at
+    time_limit = time.monotonic() + 30
+    while watchdog._heap and time.monotonic() < time_limit:
+        time.sleep(0.01)
+    assert not watchdog._heap
+    assert time.monotonic() >= last
+    assert thread_wakes(thread.native_id) - wakes < 50  # one a millisecond was 200
