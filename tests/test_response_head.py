@@ -106,3 +106,23 @@ def test_a_folded_header_on_the_wire_is_read_as_before():
     assert response.status == 200
     assert response.headers["X-Long"] == "first second"
     assert response.body == b"OK"
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "body"),
+    [
+        (b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n", 204, b""),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nOK\r\n0\r\n\r\n", 200, b"OK"),
+        (
+            b"HTTP/1.1 100 Continue\r\nX-Skipped: 1\r\n\r\nHTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nOK",
+            202,
+            b"OK",
+        ),
+        (b"HTTP/1.0 200 OK\r\nContent-Length: -5\r\n\r\nuntil the end", 200, b"until the end"),
+    ],
+    ids=["204 without a length", "chunked", "100 Continue first", "a negative length"],
+)
+def test_how_a_body_is_framed_is_read_as_http_client_reads_it(raw, status, body):
+    response = post_to(send(raw))
+    assert (response.status, response.body) == (status, body)
+    assert "X-Skipped" not in response.headers

@@ -80,12 +80,9 @@ class Response(http.client.HTTPResponse):
             else:
                 if self.length < 0:  # a nonsensical negative length is ignored
                     self.length = None
-        if (
-            status in (http.client.NO_CONTENT, http.client.NOT_MODIFIED)
-            or 100 <= status < 200
-            or self._method == "HEAD"
-        ):  # type: ignore[attr-defined]
-            self.length = 0
+        head = self._method == "HEAD"  # type: ignore[attr-defined]
+        if status in (http.client.NO_CONTENT, http.client.NOT_MODIFIED) or 100 <= status < 200 or head:
+            self.length = 0  # no body, whatever the headers say
         # An open connection without chunks or a length ends the body by closing.
         if not self.will_close and not self.chunked and self.length is None:
             self.will_close = True
