@@ -97,9 +97,8 @@ class WebhookQuerySet(models.QuerySet["Webhook"]):
         keys = {event.key for event in events}
         owed: dict[tuple[str, str], list[Subscriber]] = defaultdict(list)
         for event, pk, account_id, kind, batched in sql.subscribers(account.pk, sorted({key[1] for key in keys})):
-            subscriber = Subscriber(pk, account_id, kind, bool(batched))
             if (kind, event) in keys:
-                owed[(subscriber.type, event)].append(subscriber)
+                owed[(kind, event)].append(Subscriber(pk, account_id, kind, bool(batched)))
         return owed
 
 
