@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -270,13 +271,17 @@ def start_gunicorn(port: int, metrics_dir: Path, log_path: Path) -> subprocess.P
 
 
 def post_until_two_processes_count(base: str, api_key: str, metrics_dir: Path) -> int:
-    """Post events in bursts until both processes have counted some; the number of events posted."""
-    sent = 0
-    for _ in range(10):
+    """Post events in bursts until both processes have counted some; the number of events posted.
+
+    The second process may still be loading the app on a busy machine while the first takes
+    every connection, so the bursts go on until a generous deadline, not for a fixed count.
+    """
+    sent, deadline = 0, time.monotonic() + 90
+    while time.monotonic() < deadline:
         sent += post_events_at_once(base, api_key, 6)
         if len([pid for pid, n in counts_by_pid(metrics_dir).items() if n]) >= 2:
             return sent
-    raise AssertionError("one process took every POST")
+    raise AssertionError("one process took every POST for 90 s")
 
 
 def post_events_at_once(base: str, api_key: str, count: int) -> int:
