@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -336,19 +336,23 @@ SENDING = ["sending"]
 
 class DeliveryQuerySet(models.QuerySet["Delivery"]):
     def claim(
-        self, ids: Iterable[int], lease: timedelta, webhooks: Callable[[set[int]], Mapping[int, Webhook]] | None = None
+        self,
+        ids: Iterable[int],
+        lease: timedelta,
+        webhooks: Callable[[set[int]], Mapping[int, Webhook]] | None = None,
+        take: Callable[[Sequence[int], uuid.UUID, datetime], list[tuple[Any, ...]]] = sql.claim,
     ) -> tuple[uuid.UUID, list[Claimed]]:
         """Take the pending deliveries among `ids` for sending; return the claim token and them.
 
-        One conditional `UPDATE ... RETURNING` (webhooks.sql.claim): of two jobs for one
-        delivery only one gets it. `webhooks` gives the webhooks of the claimed rows by id,
-        by default read afresh.
+        One conditional `UPDATE ... RETURNING` (webhooks.sql.claim, or `take`, which runs it
+        with more: webhooks.sql.record_delivered): of two jobs for one delivery only one gets
+        it. `webhooks` gives the webhooks of the claimed rows by id, by default read afresh.
         """
         token = uuid.uuid4()
         ids = list(ids)
         if not ids:
             return token, []
-        rows = sql.claim(ids, token, timezone.now() + lease)
+        rows = take(ids, token, timezone.now() + lease)
         found = (webhooks or sending_webhooks)({row[6] for row in rows})
         claimed = [
             Claimed(

@@ -40,13 +40,13 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from webhooks import fairqueue, handover, metrics
+from webhooks import fairqueue, handover, metrics, sql
 from webhooks.fairqueue import Route
 from webhooks.models import Claimed, Delivery
 from webhooks.sending import breaker, failing
 from webhooks.sending.endpoints import Endpoint, Endpoints, Rooms
 from webhooks.sending.outcome import RETRY, Outcome, judge
-from webhooks.sending.record import record
+from webhooks.sending.record import Take, record
 from webhooks.sending.request import Outgoing, pool, prepare
 
 logger = logging.getLogger(__name__)
@@ -265,10 +265,10 @@ class Pipeline:
 
     # 2. Claim and send ----------------------------------------------------------------
 
-    def claim(self, ready: list[tuple[int, int]]) -> tuple[uuid.UUID, list[Claimed]]:
+    def claim(self, ready: list[tuple[int, int]], take: Take = sql.claim) -> tuple[uuid.UUID, list[Claimed]]:
         # The claim is the trace of the requests in flight: if this worker dies, the
         # sweep writes their attempts when their lease runs out.
-        return Delivery.objects.claim([pk for pk, _ in ready], lease(), self.endpoints.rows)
+        return Delivery.objects.claim([pk for pk, _ in ready], lease(), self.endpoints.rows, take)
 
     def start(self, ready: list[tuple[int, int]], claim: tuple[uuid.UUID, list[Claimed]] | None = None) -> None:
         """Claim `ready` (unless the last round's record did) and hand each request to a thread."""

@@ -2,21 +2,25 @@
 
 Each attempt is written once, whole, here (see webhooks.sql.insert_attempts).
 
-A round's outcomes go in one transaction of a few statements. If the database refuses
-it, each outcome is recorded on its own, so that one refusal stays that delivery's:
-first as it is, then without anything its receiver sent. Only a delivery whose outcome
-cannot be stored at all is left to its lease, and tried again when it runs out.
+A round's outcomes go in one transaction of a few statements; on PostgreSQL a round all
+delivered, the common one, is a single statement that also claims the next round
+(webhooks.sql.record_delivered). If the database refuses it, each outcome is recorded on
+its own, so that one refusal stays that delivery's: first as it is, then without anything
+its receiver sent. Only a delivery whose outcome cannot be stored at all is left to its
+lease, and tried again when it runs out.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from webhooks import sql
@@ -27,21 +31,19 @@ logger = logging.getLogger(__name__)
 
 REFUSED = "The database refused to store this answer"
 T = TypeVar("T")
+# How a claim takes its rows: (ids, token, lease until) -> rows (webhooks.sql.claim).
+Take = Callable[[Sequence[int], uuid.UUID, datetime], list[tuple[Any, ...]]]
 
 
-def record(outcomes: Sequence[Outcome], then: Callable[[], T] | None = None) -> T | None:
+def record(outcomes: Sequence[Outcome], then: Callable[..., T] | None = None) -> T | None:
     """Store `outcomes`; each delivery's is its own, whatever the others' (see module docstring).
 
-    `then` runs first in the same transaction (the claim of the next round), and what it
+    `then` (the claim of the next round) runs in the same transaction, and what it
     returns is returned; if the transaction fails, the outcomes are recorded one by one
     and `then` is not run: None.
     """
     try:
-        with transaction.atomic():
-            # First, so that the hourly counts' rows (written last) are locked no longer than before.
-            done = then() if then is not None else None
-            write(outcomes)
-        return done
+        return write(outcomes, then)
     except DatabaseError:
         logger.exception("recording a round of %s failed; recording each on its own", len(outcomes))
     for outcome in outcomes:
@@ -52,15 +54,49 @@ def record(outcomes: Sequence[Outcome], then: Callable[[], T] | None = None) -> 
 def record_one(outcome: Outcome) -> None:
     for attempt in (outcome, outcome.stripped(REFUSED)):
         try:
-            with transaction.atomic():
-                write([attempt])
+            write([attempt])
             return
         except DatabaseError:
             logger.exception("could not record the attempt of delivery %s", outcome.delivery_id)
     logger.error("delivery %s keeps its lease; it will be tried again when it runs out", outcome.delivery_id)
 
 
-def write(outcomes: Sequence[Outcome]) -> None:
+def write(outcomes: Sequence[Outcome], then: Callable[..., T] | None = None) -> T | None:
+    """`outcomes` and `then` in one transaction; what `then` returns.
+
+    On PostgreSQL a round all delivered is one statement with the next claim (`then` is
+    called with `take=` that statement: webhooks.sql.record_delivered); any other round is
+    `then`, then the statements of `write_each`.
+    """
+    if sql.postgres() and all(o.result == DELIVERED and not o.sent.delivery.is_batch for o in outcomes):
+        return _alone(partial(_claim_and_record, outcomes, then))
+    with transaction.atomic():
+        # First, so that the hourly counts' rows (written last) are locked no longer than before.
+        done = then() if then is not None else None
+        write_each(outcomes)
+    return done
+
+
+def _claim_and_record(outcomes: Sequence[Outcome], then: Callable[..., T] | None) -> T | None:
+    now = timezone.now()
+    take = sql.record_delivered(
+        [o.attempt_row() for o in outcomes], [(o.delivery_id, o.sent.token) for o in outcomes], hourly(outcomes), now
+    )
+    if then is None:
+        take([], uuid.uuid4(), now)
+        return None
+    return then(take=take)
+
+
+def _alone(statement: Callable[[], T]) -> T:
+    """Run one statement, a transaction of its own; within a transaction, in a savepoint."""
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            return statement()
+    return statement()
+
+
+def write_each(outcomes: Sequence[Outcome]) -> None:
     """The statements of one round: attempts, then each kind of outcome, then the hourly counts."""
     now = timezone.now()
     sql.insert_attempts([o.attempt_row() for o in outcomes])
