@@ -9,6 +9,7 @@ ones that need it (datetimes, UUIDs) into what the connection takes.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -106,13 +107,15 @@ def record_delivered(
         params = [token, lease_until, list(ids), *columns, now]
         params += [[pk for pk, _ in delivered], [token for _, token in delivered], *hourly]
         with connection.cursor() as cursor:
-            cursor.execute(_record_delivered_sql(), params)
+            cursor.execute(_record_delivered_sql(format(ARRAY)), params)
             return cursor.fetchall()
 
     return claim_and_record
 
 
-def _record_delivered_sql() -> str:
+@functools.cache
+def _record_delivered_sql(array: str) -> str:
+    """The statement of record_delivered, made once per form of the `array` placeholder (%s or %b)."""
     attempts = ", ".join(f"{ARRAY}::{kind}[]" for kind in ATTEMPT_TYPES)
     return (
         f"WITH claimed AS ({_claim_sql(f'= ANY({ARRAY}::bigint[])')}), "  # noqa: S608 (names and types are ours)
