@@ -116,12 +116,12 @@ def record_delivered(
 @functools.cache
 def _record_delivered_sql(array: str) -> str:
     """The statement of record_delivered, made once per form of the `array` placeholder (%s or %b)."""
-    attempts = ", ".join(f"{ARRAY}::{kind}[]" for kind in ATTEMPT_TYPES)
+    attempts = ", ".join(f"{array}::{kind}[]" for kind in ATTEMPT_TYPES)
     return (
-        f"WITH claimed AS ({_claim_sql(f'= ANY({ARRAY}::bigint[])')}), "  # noqa: S608 (names and types are ours)
+        f"WITH claimed AS ({_claim_sql(f'= ANY({array}::bigint[])')}), "  # noqa: S608 (names and types are ours)
         f"attempts AS (INSERT INTO {ATTEMPT} ({', '.join(ATTEMPT_COLUMNS)}) SELECT * FROM unnest({attempts})), "
         f"delivered AS (UPDATE {DELIVERY} AS d SET status = 'succeeded', completed_at = %s, lease_expires_at = NULL, "
-        f"claim_token = NULL FROM unnest({ARRAY}::bigint[], {ARRAY}::uuid[]) AS u(id, token) "
+        f"claim_token = NULL FROM unnest({array}::bigint[], {array}::uuid[]) AS u(id, token) "
         f"WHERE d.id = u.id AND d.claim_token = u.token), "
         f"hours AS ({_count_hours_sql()}) SELECT * FROM claimed"
     )
