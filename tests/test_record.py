@@ -136,3 +136,26 @@ def test_a_round_with_a_failure_keeps_its_statements_and_retries(account, make_w
     assert all(d.next_attempt_at > timezone.now() + timedelta(seconds=1) for d in Delivery.objects.filter(pk__in=ids))
     assert HourlyCount.objects.get().failed == 2
     assert not any(sql.startswith("WITH claimed") for sql, _ in statements)
+
+
+def test_a_jobs_claim_reads_its_webhooks_before_it_and_nothing_after(account, make_webhook, statements, monkeypatch):
+    # A claim that records a round is committed as it runs: a read that failed after it would
+    # have the round recorded again and the claimed deliveries wait for their lease.
+    from webhooks import sql
+    from webhooks.sending import endpoints, pipeline
+
+    monkeypatch.setattr(endpoints, "FRESH_SECONDS", -1.0)  # every webhook row is stale at once
+    hook = make_webhook(url="https://example.com/a", events=("delivered",))
+    ids = owed(account, 2)
+    job = pipeline.Pipeline(pipeline.Given(ids))
+
+    def take(*args):
+        statements.append(("the claim", True))
+        return sql.claim(*args)
+
+    statements.clear()
+    _, claimed = job.claim([(pk, hook.pk) for pk in ids], take=take)
+    assert [d.pk for d in claimed] == ids
+    at = statements.index(("the claim", True))
+    assert any("webhooks_webhook" in text for text, _ in statements[:at])
+    assert not any("webhooks_webhook" in text for text, _ in statements[at + 1 :])

@@ -106,8 +106,12 @@ class Endpoints:
         return [self.known[pk] for pk in {o.webhook_id for o in outcomes} if pk in self.known]
 
     def rows(self, ids: set[int]) -> dict[int, Webhook]:
-        """The webhook rows of `ids`, as the claim takes them."""
+        """The webhook rows of `ids`, read again if they are stale."""
         self.refresh(ids)
+        return self.held(ids)
+
+    def held(self, ids: set[int]) -> dict[int, Webhook]:
+        """The webhook rows of `ids` as last read, without reading the database."""
         return {pk: self.known[pk].webhook for pk in ids if pk in self.known}
 
     def account_busy(self) -> Counter[int]:

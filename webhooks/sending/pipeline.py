@@ -267,8 +267,11 @@ class Pipeline:
 
     def claim(self, ready: list[tuple[int, int]], take: Take = sql.claim) -> tuple[uuid.UUID, list[Claimed]]:
         # The claim is the trace of the requests in flight: if this worker dies, the
-        # sweep writes their attempts when their lease runs out.
-        return Delivery.objects.claim([pk for pk, _ in ready], lease(), self.endpoints.rows, take)
+        # sweep writes their attempts when their lease runs out. The webhooks are read
+        # before it: a claim that also records a round (webhooks.sql.record_delivered) is
+        # committed as it runs, and nothing after it may fail on the database.
+        self.endpoints.refresh(webhook for _, webhook in ready)
+        return Delivery.objects.claim([pk for pk, _ in ready], lease(), self.endpoints.held, take)
 
     def start(self, ready: list[tuple[int, int]], claim: tuple[uuid.UUID, list[Claimed]] | None = None) -> None:
         """Claim `ready` (unless the last round's record did) and hand each request to a thread."""
