@@ -105,11 +105,6 @@ class Endpoints:
         """The endpoints the job still knows among those of `outcomes`."""
         return [self.known[pk] for pk in {o.webhook_id for o in outcomes} if pk in self.known]
 
-    def rows(self, ids: set[int]) -> dict[int, Webhook]:
-        """The webhook rows of `ids`, read again if they are stale."""
-        self.refresh(ids)
-        return self.held(ids)
-
     def held(self, ids: set[int]) -> dict[int, Webhook]:
         """The webhook rows of `ids` as last read, without reading the database."""
         return {pk: self.known[pk].webhook for pk in ids if pk in self.known}
