@@ -65,7 +65,7 @@ def test_a_round_all_delivered_leaves_its_attempts_its_deliveries_and_its_hours_
     make_webhook(url="https://example.com/a", events=("delivered",))
     make_webhook(url="https://example.com/b", events=("delivered",))
     first, later = owed(account, 2), owed(account, 1)  # two deliveries an event
-    round_ = answered(sent(first[:4]))
+    round_ = answered(sent(first))
     statements.clear()
 
     token, claimed = record(round_, then=partial(Delivery.objects.claim, later, lease()))

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -340,7 +340,7 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
         ids: Iterable[int],
         lease: timedelta,
         webhooks: Callable[[set[int]], Mapping[int, Webhook]] | None = None,
-        take: Callable[[Sequence[int], uuid.UUID, datetime], list[tuple[Any, ...]]] = sql.claim,
+        take: sql.Take = sql.claim,
     ) -> tuple[uuid.UUID, list[Claimed]]:
         """Take the pending deliveries among `ids` for sending; return the claim token and them.
 

@@ -55,6 +55,11 @@ class _Array:
 ARRAY = _Array()
 
 
+# How a claim takes its rows: (ids, token, lease until) -> rows; `claim`, or the claim that
+# also records a round (`record_delivered`).
+Take = Callable[[Sequence[int], uuid.UUID, datetime], list[tuple[Any, ...]]]
+
+
 def claim(ids: Sequence[int], token: uuid.UUID, lease_until: datetime) -> list[tuple[Any, ...]]:
     """Take the pending rows among `ids` for sending.
 
@@ -91,7 +96,7 @@ def record_delivered(
     delivered: Sequence[tuple[int, uuid.UUID]],
     hours: Sequence[tuple[int, datetime, int, int]],
     now: datetime,
-) -> Callable[[Sequence[int], uuid.UUID, datetime], list[tuple[Any, ...]]]:
+) -> Take:
     """PostgreSQL: a claim (see `claim`) that also records a round whose every request was delivered.
 
     The round's attempts (`insert_attempts`), its deliveries' success (`succeed`, each

@@ -46,7 +46,7 @@ from webhooks.models import Claimed, Delivery
 from webhooks.sending import breaker, failing
 from webhooks.sending.endpoints import Endpoint, Endpoints, Rooms
 from webhooks.sending.outcome import RETRY, Outcome, judge
-from webhooks.sending.record import Take, record
+from webhooks.sending.record import record
 from webhooks.sending.request import Outgoing, pool, prepare
 
 logger = logging.getLogger(__name__)
@@ -265,7 +265,7 @@ class Pipeline:
 
     # 2. Claim and send ----------------------------------------------------------------
 
-    def claim(self, ready: list[tuple[int, int]], take: Take = sql.claim) -> tuple[uuid.UUID, list[Claimed]]:
+    def claim(self, ready: list[tuple[int, int]], take: sql.Take = sql.claim) -> tuple[uuid.UUID, list[Claimed]]:
         # The claim is the trace of the requests in flight: if this worker dies, the
         # sweep writes their attempts when their lease runs out. The webhooks are read
         # before it: a claim that also records a round (webhooks.sql.record_delivered) is

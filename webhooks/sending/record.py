@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -31,8 +31,6 @@ logger = logging.getLogger(__name__)
 
 REFUSED = "The database refused to store this answer"
 T = TypeVar("T")
-# How a claim takes its rows: (ids, token, lease until) -> rows (webhooks.sql.claim).
-Take = Callable[[Sequence[int], uuid.UUID, datetime], list[tuple[Any, ...]]]
 
 
 def record(outcomes: Sequence[Outcome], then: Callable[..., T] | None = None) -> T | None:
