@@ -625,7 +625,8 @@ def test_everything_stored_from_a_receiver_is_storable():
 
 @pytest.fixture
 def claims():
-    """Each claim's statement as it runs: whether it is inside a transaction, and what else that transaction wrote."""
+    """Each claim's statement as it runs: whether it is inside a transaction, what else that transaction
+    wrote, and how many deliveries it claimed."""
     seen: list[dict] = []
 
     def wrapper(execute, sql, params, many, context):
@@ -633,9 +634,11 @@ def claims():
             # PostgreSQL, after a round all delivered: the claim and the round's record are one
             # statement, one transaction (webhooks.sql.record_delivered); with no ids, no claim.
             if params[2]:
-                seen.append({"in_transaction": True, "attempts_written": [True]})
+                seen.append({"in_transaction": True, "attempts_written": [True], "size": len(params[2])})
         elif sql.lstrip().startswith("UPDATE webhooks_delivery SET status = 'sending'"):
-            seen.append({"in_transaction": connection.in_atomic_block, "attempts_written": []})
+            # (token, lease, ids...) on SQLite; (token, lease, [ids]) on PostgreSQL.
+            size = len(params[2]) if isinstance(params[2], list) else len(params) - 2
+            seen.append({"in_transaction": connection.in_atomic_block, "attempts_written": [], "size": size})
         elif sql.lstrip().startswith("INSERT") and "webhooks_attempt" in sql and seen and connection.in_atomic_block:
             seen[-1]["attempts_written"].append(True)
         return execute(sql, params, many, context)
@@ -645,18 +648,23 @@ def claims():
 
 
 def test_after_a_round_all_delivered_the_next_claim_goes_in_its_records_transaction(
-    transactional_db, account, make_webhook, receiver, settings, claims
+    transactional_db, account, make_webhook, receiver, settings, claims, caplog
 ):
     # One write transaction a round instead of two: on SQLite each waited for the one write lock.
     # One request at a time, so that each round is one delivery however busy the machine (with two,
-    # a pair that finished further apart than the gather window made two rounds).
+    # a pair that finished further apart than the gather window made two rounds). After the first,
+    # each claim takes two (AHEAD): one goes, the other waits for it, and both are recorded together.
     settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 1
     make_webhook(url=receiver.url, events=("delivered",))
     ids = [emit_one(account).pk for _ in range(6)]
     assert sending.deliver(ids) == {"delivered": 6}
     assert len({r.headers["webhook-id"] for r in receiver.requests}) == len(receiver.requests) == 6
-    assert [claim["in_transaction"] for claim in claims] == [False, True, True, True, True, True]
+    assert [claim["in_transaction"] for claim in claims] == [False, True, True, True]
+    assert [claim["size"] for claim in claims] == [1, 2, 2, 1]
     assert all(claim["attempts_written"] for claim in claims[1:])
+    # The two of a claim are recorded together, with the next claim.
+    rounds = [r.getMessage() for r in caplog.records if r.getMessage().startswith("round of")]
+    assert [message.split(":")[0] for message in rounds] == ["round of 1", "round of 2", "round of 2", "round of 1"]
     assert Delivery.objects.filter(pk__in=ids, status="succeeded").count() == 6
 
 
@@ -672,8 +680,10 @@ def test_after_a_round_with_a_failure_the_next_claim_waits_for_the_endpoints_boo
     assert sending.deliver(ids) == {"delivered": 5, "retry": 1}
     # Alone: the first claim, the one after the failed round, and the one after the next round, which
     # starts while the endpoint is still marked failing (its success clears the mark in the bookkeeping
-    # after its record). Then each claim rides in the record of an all-delivered round.
-    assert [claim["in_transaction"] for claim in claims] == [False, False, False, True, True, True]
+    # after its record). Then each claim rides in the record of an all-delivered round, and takes two
+    # (AHEAD) for the endpoint in good health again.
+    assert [claim["in_transaction"] for claim in claims] == [False, False, False, True, True]
+    assert [claim["size"] for claim in claims] == [1, 1, 1, 2, 1]
 
 
 def test_when_a_rounds_record_fails_the_next_claim_it_carried_is_made_on_its_own(
@@ -698,3 +708,98 @@ def test_when_a_rounds_record_fails_the_next_claim_it_carried_is_made_on_its_own
     sent = [r.headers["webhook-id"] for r in receiver.requests]
     assert sorted(sent) == sorted(d.webhook_message_id for d in Delivery.objects.filter(pk__in=ids))
     assert set(Delivery.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"succeeded"}
+
+
+def most_at_once(requests) -> int:
+    """The most requests the receiver was answering at the same time."""
+    edges = sorted([(r.at, 1) for r in requests] + [(r.answered_at or r.at, -1) for r in requests])
+    at_once = most = 0
+    for _, step in edges:
+        at_once += step
+        most = max(most, at_once)
+    return most
+
+
+def test_a_steady_endpoint_is_claimed_ahead_but_never_has_more_in_flight_than_its_room(
+    transactional_db, account, make_webhook, receiver, settings, claims
+):
+    # After a round all delivered, a claim takes up to twice the endpoint's room (AHEAD): what fits
+    # goes, the rest waits for it. The receiver answers slowly enough that requests overlap (the
+    # send threads wake one another for requests held up), and never has more than its room at once.
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 3
+    receiver.reply = Reply(delay=0.1)
+    make_webhook(url=receiver.url, events=("delivered",))
+    ids = [emit_one(account).pk for _ in range(15)]
+    assert sending.deliver(ids) == {"delivered": 15}
+    assert len(receiver.unique()) == len(receiver.requests) == 15
+    assert most_at_once(receiver.requests) <= 3
+    assert max(claim["size"] for claim in claims) > 3
+    assert set(Delivery.objects.filter(pk__in=ids).values_list("status", "attempt_count")) == {("succeeded", 1)}
+
+
+def test_what_was_claimed_ahead_is_given_back_when_its_endpoint_is_paused(
+    account, make_webhook, receiver, settings, claims
+):
+    from webhooks.models import Attempt
+
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 1
+    settings.WEBHOOKS_BREAKER_STREAK = 1
+    settings.WEBHOOKS_TIMEOUT = 0.5
+    # The first request is answered; the second gets no answer in time, and the endpoint is paused.
+    receiver.replies = [Reply(), Reply(delay=2)]
+    make_webhook(url=receiver.url, events=("delivered",))
+    ids = [emit_one(account).pk for _ in range(5)]
+    assert sending.deliver(ids) == {"delivered": 1, "retry": 1, "deferred": 3}
+    # The second claim took two: one went and timed out; the other was never sent, and waits for
+    # the end of the pause like the rest, its claim given back with the attempt it had counted.
+    assert [claim["size"] for claim in claims] == [1, 2]
+    assert len(receiver.requests) == 2
+    rows = list(Delivery.objects.filter(pk__in=ids).order_by("pk").values_list("status", "attempt_count"))
+    assert rows == [("succeeded", 1), ("pending", 1), ("pending", 0), ("pending", 0), ("pending", 0)]
+    assert not Attempt.objects.filter(delivery_id=ids[2]).exists()
+    assert Delivery.objects.get(pk=ids[2]).claim_token is None
+
+
+def test_a_slice_claimed_ahead_goes_back_once_it_has_waited_too_long(
+    account, make_webhook, receiver, settings, monkeypatch
+):
+    from webhooks.models import Attempt
+    from webhooks.sending import pipeline
+
+    # It is sent only while its claim's lease covers its whole request (pipeline.HOLD_SECONDS); here
+    # never, so each slice claimed ahead is given back, and claimed again to go in its turn.
+    monkeypatch.setattr(pipeline, "HOLD_SECONDS", 0.0)
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 1
+    make_webhook(url=receiver.url, events=("delivered",))
+    ids = [emit_one(account).pk for _ in range(6)]
+    given_back = []
+
+    def wrapper(execute, sql, params, many, context):
+        if "attempt_count = attempt_count - 1" in sql:
+            given_back.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        assert sending.deliver(ids) == {"delivered": 6}
+    assert given_back
+    assert len(receiver.unique()) == len(receiver.requests) == 6
+    assert set(Delivery.objects.filter(pk__in=ids).values_list("status", "attempt_count")) == {("succeeded", 1)}
+    assert set(Attempt.objects.filter(delivery_id__in=ids).values_list("number", flat=True)) == {1}
+
+
+def test_giving_back_a_claim_touches_only_the_rows_it_still_holds(account, make_webhook):
+    import uuid
+
+    from webhooks import sql
+    from webhooks.sending import pipeline
+
+    make_webhook(url="https://example.com/hook", events=("delivered",))
+    first, second = emit_one(account), emit_one(account)
+    token, _ = Delivery.objects.claim([first.pk, second.pk], pipeline.lease())
+    # The second was taken over meanwhile (its lease ran out, and another job claimed it).
+    Delivery.objects.filter(pk=second.pk).update(claim_token=uuid.uuid4())
+    assert sql.unclaim([first.pk, second.pk], token) == 1
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.attempt_count, first.claim_token, first.lease_expires_at) == ("pending", 0, None, None)
+    assert (second.status, second.attempt_count) == ("sending", 1)

@@ -175,3 +175,14 @@ def test_a_take_gives_no_worker_more_for_a_webhook_than_it_may_start(redis, sett
     assert Counter(webhook for _, webhook, _ in taken) == {100: 3}
     # What a worker may not start stays in Redis for the others, in order.
     assert sorted(pk for pk, _, _ in fairqueue.take(100, webhook_room={101: 1})) == [*range(12, 20), 29]
+
+
+def test_a_take_ahead_gives_up_to_twice_the_rooms_of_those_not_named(redis, settings):
+    # After a steady round a job claims ahead (webhooks.sending.pipeline.AHEAD): its rooms are doubled,
+    # but for what it names (an endpoint not in good health keeps its room in flight).
+    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 8
+    settings.WEBHOOKS_ACCOUNT_CONCURRENCY = 20
+    fairqueue.enqueue(waiting_routes(7, [100, 101], 20))
+    taken = fairqueue.take(100, webhook_room={101: 8}, depth=2)
+    assert Counter(webhook for _, webhook, _ in taken) == {100: 16, 101: 8}
+    assert len(fairqueue.take(100, depth=2)) == 40 - 24

@@ -251,13 +251,17 @@ def enqueue(routes: Sequence[Route], front: bool = False, redis: Redis | None = 
 
 
 def take(
-    want: int, webhook_room: Mapping[int, int] | None = None, account_room: Mapping[int, int] | None = None
+    want: int,
+    webhook_room: Mapping[int, int] | None = None,
+    account_room: Mapping[int, int] | None = None,
+    depth: int = 1,
 ) -> list[tuple[int, int, bool]]:
     """Up to `want` (delivery id, webhook id, is a test) triples: test sends first, then accounts
     and webhooks in turn.
 
-    Never more for a webhook or an account than its room, what the worker may start for it
-    now: as given, else WEBHOOKS_ENDPOINT_CONCURRENCY and WEBHOOKS_ACCOUNT_CONCURRENCY. What a
+    Never more for a webhook or an account than its room, what the worker may start (or
+    claim ahead, at `depth` 2) for it now: as given, else `depth` times
+    WEBHOOKS_ENDPOINT_CONCURRENCY and WEBHOOKS_ACCOUNT_CONCURRENCY. What a
     worker could not start would wait in its hands while other workers idle: one event owed
     to 40 webhooks of an account went out in two rounds of one worker, not one round of three.
     """
@@ -266,7 +270,7 @@ def take(
         for pk, left in given.items():
             rooms += [f"{prefix}{pk}", max(0, left)]
     redis = connection()
-    defaults = [settings.WEBHOOKS_ENDPOINT_CONCURRENCY, settings.WEBHOOKS_ACCOUNT_CONCURRENCY]
+    defaults = [settings.WEBHOOKS_ENDPOINT_CONCURRENCY * depth, settings.WEBHOOKS_ACCOUNT_CONCURRENCY * depth]
     flat = _script(TAKE, redis)(args=[PREFIX, want, *defaults, *rooms])
     return [(abs(int(flat[i + 1])), int(flat[i]), flat[i + 1].startswith(b"-")) for i in range(0, len(flat), 2)]
 

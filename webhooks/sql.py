@@ -156,6 +156,21 @@ def give_up(ids: Sequence[int], token: uuid.UUID, now: datetime) -> int:
         return cursor.rowcount
 
 
+def unclaim(ids: Sequence[int], token: uuid.UUID) -> int:
+    """Give back the rows among `ids` that `token` claimed but never sent; return how many.
+
+    They are owed as before the claim, which counted an attempt that did not happen.
+    """
+    among, values = any_of(ids)
+    sql = (
+        f"UPDATE {DELIVERY} SET status = 'pending', lease_expires_at = NULL, claim_token = NULL, "  # noqa: S608
+        f"attempt_count = attempt_count - 1 WHERE id {among} AND claim_token = %s AND status = 'sending'"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, prep(token)])
+        return cursor.rowcount
+
+
 def reschedule(rows: Sequence[tuple[int, datetime]], token: uuid.UUID) -> None:
     """Make each (id, when) that `token` still owns pending again, handed over at `when`.
 

@@ -23,6 +23,7 @@ from webhooks.models import Webhook, sending_webhooks
 
 if TYPE_CHECKING:
     from webhooks.sending.outcome import Outcome
+    from webhooks.sending.request import Outgoing
 
 # How long a job sends with what it read of a webhook before reading it again.
 FRESH_SECONDS = 1.0
@@ -30,10 +31,12 @@ FRESH_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class Rooms:
-    """What a job may still take, by webhook and by account id; those not named have their whole room."""
+    """What a job may still take, by webhook and by account id; those not named have their whole room,
+    `depth` times the limits (see Endpoint.limit)."""
 
     webhooks: dict[int, int]
     accounts: dict[int, int]
+    depth: int = 1
 
 
 @dataclass
@@ -61,10 +64,20 @@ class Endpoint:
         """Its pause is over, but no answer has come since: one probe must go first."""
         return self.webhook.paused_until is not None and self.webhook.paused_until <= now
 
-    def room(self) -> int:
-        """Requests it may start now, as far as its own limit goes."""
-        limit = 1 if self.probing else settings.WEBHOOKS_ENDPOINT_CONCURRENCY
-        return max(0, limit - self.busy)
+    @property
+    def healthy(self) -> bool:
+        """Neither failing, paused nor probed: the next requests will most likely go as the last did."""
+        return not (self.probing or self.webhook.paused_until or self.webhook.failing_since)
+
+    def limit(self, depth: int = 1) -> int:
+        """How many of its requests a job may hold: `depth` times the requests in flight, when healthy."""
+        if self.probing:
+            return 1
+        return settings.WEBHOOKS_ENDPOINT_CONCURRENCY * (depth if self.healthy else 1)
+
+    def room(self, depth: int = 1) -> int:
+        """Requests it may start (or claim, at `depth` 2) now, as far as its own limit goes."""
+        return max(0, self.limit(depth) - self.busy)
 
 
 class Endpoints:
@@ -101,8 +114,8 @@ class Endpoints:
                 endpoint.webhook = row
         self.read_at = time.monotonic()
 
-    def of(self, outcomes: Iterable[Outcome]) -> list[Endpoint]:
-        """The endpoints the job still knows among those of `outcomes`."""
+    def of(self, outcomes: Iterable[Outcome | Outgoing]) -> list[Endpoint]:
+        """The endpoints the job still knows among those of `outcomes` (or requests)."""
         return [self.known[pk] for pk in {o.webhook_id for o in outcomes} if pk in self.known]
 
     def held(self, ids: set[int]) -> dict[int, Webhook]:
@@ -115,14 +128,17 @@ class Endpoints:
             busy[endpoint.account_id] += endpoint.busy
         return busy
 
-    def rooms(self) -> Rooms:
-        """How many more deliveries the job may take for each webhook and account it holds some of."""
-        webhooks = {pk: e.room() - len(e.waiting) for pk, e in self.known.items() if e.busy or e.waiting}
+    def rooms(self, depth: int = 1) -> Rooms:
+        """How many more deliveries the job may take for each webhook and account it holds some of,
+        at `depth` (see Endpoint.limit); and for each endpoint it knows not to be in good health."""
+        named = [e for e in self.known.values() if e.busy or e.waiting or (depth > 1 and not e.healthy)]
+        webhooks = {e.pk: e.room(depth) - len(e.waiting) for e in named}
         held: Counter[int] = Counter()
-        for endpoint in self.known.values():
+        for endpoint in named:
             held[endpoint.account_id] += endpoint.busy + len(endpoint.waiting)
-        accounts = {pk: settings.WEBHOOKS_ACCOUNT_CONCURRENCY - count for pk, count in held.items() if count}
-        return Rooms(webhooks, accounts)
+        limit = settings.WEBHOOKS_ACCOUNT_CONCURRENCY * depth
+        accounts = {pk: limit - count for pk, count in held.items() if count}
+        return Rooms(webhooks, accounts, depth)
 
     def waiting(self) -> list[tuple[int, int]]:
         """Every (delivery id, webhook id) taken but not started, emptied out of the endpoints."""

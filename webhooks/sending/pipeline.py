@@ -7,12 +7,13 @@ does everything else, in a few bulk statements per round:
    more than free threads, and no more for an endpoint or an account than the job may
    start for it now;
 2. claim them (the claim is their trace while in flight), then hand each request to a
-   thread;
+   thread, no more at a time than the limits allow (dispatch);
 3. gather the requests that finished (and those past their deadline: no request holds
    the loop longer than WEBHOOKS_TIMEOUT plus a small margin), judge each answer on
    its own (webhooks.sending.outcome) and record them together, each attempt written
    whole (record); after a round all delivered to healthy endpoints, the next round's
-   claim goes in the same transaction (collect);
+   claim goes in the same transaction, and takes a second slice ahead (AHEAD), sent
+   when the first is back and recorded with it (collect);
 4. update each endpoint's breaker and run of failures, and hand retries over for their
    time.
 
@@ -29,12 +30,12 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from queue import Empty, SimpleQueue
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -47,7 +48,7 @@ from webhooks.sending import breaker, failing
 from webhooks.sending.endpoints import Endpoint, Endpoints, Rooms
 from webhooks.sending.outcome import RETRY, Outcome, judge
 from webhooks.sending.record import record
-from webhooks.sending.request import Outgoing, pool, prepare
+from webhooks.sending.request import OVERDUE_MARGIN, Outgoing, pool, prepare
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,15 @@ LEASE_MARGIN = timedelta(seconds=10)
 BACKOFF_SECONDS = 1.0
 # While a job lingers, how often it looks at its stop flag.
 LINGER_TICK = 0.5
+# After a steady round, a job claims for a healthy endpoint up to this many times what it
+# may have in flight there: the second slice waits, claimed, while the first is out, goes
+# as soon as the first is back, and the two are recorded together, with the next claim,
+# in one statement. A round's statements are shared by twice as many deliveries, and an
+# endpoint still never has more than WEBHOOKS_ENDPOINT_CONCURRENCY requests of a worker.
+AHEAD = 2
+# A slice claimed ahead is sent only this soon after its claim, so that its requests end
+# (by their deadline) well within the claim's lease; later, the claim is given back.
+HOLD_SECONDS = (LEASE_MARGIN.total_seconds() - OVERDUE_MARGIN) / 2
 
 
 def lease() -> timedelta:
@@ -91,6 +101,13 @@ def _routes(pairs: list[tuple[int, int]], endpoints: Endpoints) -> list[Route]:
     return [Route(pk, webhook.pk, webhook.account_id, webhook.type) for pk, webhook in known]
 
 
+class Held(NamedTuple):
+    """A request claimed and prepared but not sent yet, and when it was claimed (time.monotonic())."""
+
+    sent: Outgoing
+    at: float
+
+
 class Turns:
     """Deliveries waiting in Redis: test sends first, then account by account (webhooks.fairqueue)."""
 
@@ -99,7 +116,7 @@ class Turns:
         self.tests: set[int] = set()
 
     def take(self, want: int, rooms: Rooms) -> list[tuple[int, int]]:
-        taken = fairqueue.take(want, rooms.webhooks, rooms.accounts)
+        taken = fairqueue.take(want, rooms.webhooks, rooms.accounts, rooms.depth)
         self.tests.update(pk for pk, _, is_test in taken if is_test)
         self.exhausted = not taken
         return [(pk, webhook) for pk, webhook, _ in taken]
@@ -153,6 +170,9 @@ class Pipeline:
         self.endpoints = Endpoints()
         self.finished: SimpleQueue[Outgoing] = SimpleQueue()
         self.in_flight: dict[int, Outgoing] = {}
+        # Claimed, waiting for room in flight (AHEAD), and a round waiting to be recorded with the next.
+        self.held: list[Held] = []
+        self.unrecorded: list[Outcome] = []
         self.tests: deque[tuple[int, int]] = deque()
         self.outcomes: Counter[str] = Counter({SKIPPED: getattr(source, "skipped", 0)})
         self.backoff_until = 0.0
@@ -203,18 +223,23 @@ class Pipeline:
         if ready:
             self.start(ready)
 
-    def ready(self) -> list[tuple[int, int]]:
-        """What may start now, as (delivery id, webhook id): held deliveries first, then taken ones."""
-        free = settings.WEBHOOKS_SEND_THREADS - len(self.in_flight)
+    def ready(self, depth: int = 1) -> list[tuple[int, int]]:
+        """What may start now, as (delivery id, webhook id): held deliveries first, then taken ones.
+
+        At `depth` 2 (AHEAD), also what may be claimed now to start when those come back.
+        """
+        # What is claimed ahead holds no thread yet: it only counts against claiming more ahead.
+        taken = len(self.in_flight) + (len(self.held) if depth > 1 else 0)
+        free = settings.WEBHOOKS_SEND_THREADS * depth - taken
         if free <= 0 or time.monotonic() < self.backoff_until:
             return []
-        ready = self.startable(free)
+        ready = self.startable(free, depth)
         want = free - len(ready)
         if want > 0 and not (self.took_short and self.in_flight):
-            taken = self.source.take(want, self.endpoints.rooms())
+            taken = self.source.take(want, self.endpoints.rooms(depth))
             self.took_short = len(taken) < want
             self.admit(taken)
-            ready += self.startable(free - len(ready))
+            ready += self.startable(free - len(ready), depth)
         return ready
 
     def admit(self, pairs: list[tuple[int, int]]) -> None:
@@ -228,8 +253,8 @@ class Pipeline:
             else:
                 endpoint.waiting.append(pk)
 
-    def startable(self, free: int) -> list[tuple[int, int]]:
-        """Up to `free` held deliveries that may start now, each counted as busy at its endpoint."""
+    def startable(self, free: int, depth: int = 1) -> list[tuple[int, int]]:
+        """Up to `free` held deliveries that may start now (see ready), each counted as busy at its endpoint."""
         ready: list[tuple[int, int]] = []
         while self.tests and len(ready) < free:
             ready.append(self.tests.popleft())  # a test send always goes, paused or not
@@ -240,7 +265,8 @@ class Pipeline:
             if not endpoint.waiting or len(ready) >= free:
                 continue
             self.triage(endpoint, now)
-            room = min(endpoint.room(), settings.WEBHOOKS_ACCOUNT_CONCURRENCY - account_busy[endpoint.account_id])
+            account_room = settings.WEBHOOKS_ACCOUNT_CONCURRENCY * depth - account_busy[endpoint.account_id]
+            room = min(endpoint.room(depth), account_room)
             for _ in range(min(room, free - len(ready), len(endpoint.waiting))):
                 ready.append((endpoint.waiting.popleft(), endpoint.pk))
                 endpoint.busy += 1
@@ -274,7 +300,8 @@ class Pipeline:
         return Delivery.objects.claim([pk for pk, _ in ready], lease(), self.endpoints.held, take)
 
     def start(self, ready: list[tuple[int, int]], claim: tuple[uuid.UUID, list[Claimed]] | None = None) -> None:
-        """Claim `ready` (unless the last round's record did) and hand each request to a thread."""
+        """Claim `ready` (unless the last round's record did) and hand each request to a thread, as far as
+        the limits in flight allow (see dispatch)."""
         ids = [pk for pk, _ in ready]
         try:
             token, claimed = claim or self.claim(ready)
@@ -284,14 +311,71 @@ class Pipeline:
             self.source.give_back(ready, self.endpoints)
             self.backoff_until = time.monotonic() + BACKOFF_SECONDS
             return
-        now = timezone.now()
-        outgoing = [prepare(delivery, token, now) for delivery in claimed]
-        started = {o.delivery.pk for o in outgoing}
+        started = {delivery.pk for delivery in claimed}
         self.release([pair for pair in ready if pair[0] not in started])
         self.outcomes[SKIPPED] += len(ids) - len(started)
-        for o in outgoing:
-            self.in_flight[o.delivery.pk] = o
-            pool().submit(o, self.finished)
+        now, clock = timezone.now(), time.monotonic()
+        self.dispatch([Held(prepare(delivery, token, now), clock) for delivery in claimed])
+
+    def dispatch(self, fresh: list[Held] | None = None) -> None:
+        """Send what is claimed as far as the limits in flight allow (endpoint, account, threads); the rest
+        keeps its turn.
+
+        What was claimed ahead in an earlier round goes only to an endpoint still in good
+        health, and only within HOLD_SECONDS of its claim; else the claim is given back and
+        the delivery waits at the front of its endpoint's turn, to be judged afresh (triage).
+        """
+        flying = Counter(o.webhook_id for o in self.in_flight.values())
+        accounts = Counter(o.webhook.account_id for o in self.in_flight.values())
+        now, clock = timezone.now(), time.monotonic()
+        keep: list[Held] = []
+        stale: list[Held] = []
+        ahead: list[Held] = []
+        for held in self.held:
+            (ahead if clock - held.at <= HOLD_SECONDS and self.may_send_ahead(held.sent) else stale).append(held)
+            held.sent.stamp(now)  # it starts now, not when it was claimed
+        for held in ahead + (fresh or []):
+            sent = held.sent
+            endpoint = self.endpoints.get(sent.webhook_id)
+            full = (
+                len(self.in_flight) >= settings.WEBHOOKS_SEND_THREADS
+                or (endpoint is not None and flying[sent.webhook_id] >= endpoint.limit())
+                or accounts[sent.webhook.account_id] >= settings.WEBHOOKS_ACCOUNT_CONCURRENCY
+            )
+            if full and not sent.delivery.is_test:
+                keep.append(held)
+                continue
+            flying[sent.webhook_id] += 1
+            accounts[sent.webhook.account_id] += 1
+            self.in_flight[sent.delivery.pk] = sent
+            pool().submit(sent, self.finished)
+        self.held = keep
+        self.unclaim(stale)
+
+    def may_send_ahead(self, sent: Outgoing) -> bool:
+        endpoint = self.endpoints.get(sent.webhook_id)
+        return endpoint is not None and endpoint.healthy and endpoint.webhook.enabled
+
+    def unclaim(self, held: list[Held]) -> None:
+        """Give back claims that were never sent: the deliveries wait again, first in their endpoints' turn."""
+        if not held:
+            return
+        by_token: dict[uuid.UUID, list[int]] = {}
+        for h in held:
+            by_token.setdefault(h.sent.token, []).append(h.sent.delivery.pk)
+        try:
+            for token, ids in by_token.items():
+                sql.unclaim(ids, token)
+        except DatabaseError:
+            # Their leases run out, and the sweep gives them back.
+            logger.exception("giving back %s claimed deliveries failed", len(held))
+            self.release([(h.sent.delivery.pk, h.sent.webhook_id) for h in held])
+            return
+        for h in reversed(held):
+            endpoint = self.endpoints.get(h.sent.webhook_id)
+            if endpoint is not None:
+                endpoint.busy -= 1
+                endpoint.waiting.appendleft(h.sent.delivery.pk)
 
     def release(self, pairs: list[tuple[int, int]]) -> None:
         for pk, webhook in pairs:
@@ -309,33 +393,58 @@ class Pipeline:
         When everything in the round was delivered to endpoints in good health, nothing
         that the round's record and bookkeeping decide (a pause, a probe, a retry) can
         change what starts next, so the next claim goes with the record.
+
+        That claim takes a second slice ahead for each healthy endpoint (AHEAD). When the
+        first slice is back, all delivered, the second goes at once, and the first is
+        recorded with it: one statement for both and the next claim. A round waits so only
+        until the loop next looks (a poll, or a second when every thread is busy; flush):
+        its deliveries are done, and until it is recorded their claims say they are in flight.
         """
         done = self.gather()
         self.took_short = False  # requests finished, or a poll's time passed: look again
         if not done:
+            self.flush()
             return
-        now = timezone.now()
-        outcomes = [judge(sent, now) for sent in done]
         for sent in done:
             del self.in_flight[sent.delivery.pk]
-        self.release([(o.delivery_id, o.webhook_id) for o in outcomes])
-        ready = self.ready() if refill and self.steady(outcomes) else []
+        self.release([(sent.delivery.pk, sent.webhook_id) for sent in done])
+        ahead = bool(self.held) and not self.unrecorded and self.steady(done)
+        if ahead:
+            self.dispatch()  # what was claimed ahead goes out first, while this round is judged
+        now = timezone.now()
+        outcomes = [judge(sent, now) for sent in done]
+        if ahead and self.in_flight:
+            self.unrecorded = outcomes  # recorded with the slice just sent, in one statement
+            return
+        outcomes, self.unrecorded = self.unrecorded + outcomes, []
+        ready = self.ready(AHEAD) if refill and self.steady(outcomes) else []
         claim = record(outcomes, then=partial(self.claim, ready) if ready else None)
+        self.recorded(outcomes, now)
+        if ready:
+            self.start(ready, claim)
+        else:
+            self.dispatch()
+
+    def flush(self) -> None:
+        """Record a round that waits for the next, now that the next is slow to come back."""
+        if self.unrecorded:
+            outcomes, self.unrecorded = self.unrecorded, []
+            record(outcomes)
+            self.recorded(outcomes, timezone.now())
+
+    def recorded(self, outcomes: list[Outcome], now: datetime) -> None:
+        """What follows a round's record: metrics, counts, the endpoints' bookkeeping and retries."""
         metrics.record_round([o.as_metric() for o in outcomes], timezone.now())
         self.outcomes.update(o.result for o in outcomes)
         self.after(outcomes, now)
         logger.info("round of %s: %s", len(outcomes), dict(Counter(o.result for o in outcomes)))
-        if ready:
-            self.start(ready, claim)
 
-    def steady(self, outcomes: list[Outcome]) -> bool:
+    def steady(self, round_: Sequence[Outcome | Outgoing]) -> bool:
         """Every request of the round delivered, to endpoints that are neither failing, paused nor probed."""
-        if not all(o.ok for o in outcomes):
+        if not all(o.ok for o in round_):
             return False
-        endpoints = self.endpoints.of(outcomes)
-        return len(endpoints) == len({o.webhook_id for o in outcomes}) and not any(
-            e.probing or e.webhook.paused_until or e.webhook.failing_since for e in endpoints
-        )
+        endpoints = self.endpoints.of(round_)
+        return len(endpoints) == len({o.webhook_id for o in round_}) and all(e.healthy for e in endpoints)
 
     def gather(self) -> list[Outgoing]:
         """The requests that finished, and those past their deadline, which are not waited for."""

@@ -80,6 +80,15 @@ class Outgoing:
         return self.delivery.webhook
 
     @property
+    def webhook_id(self) -> int:
+        return self.delivery.webhook_id
+
+    @property
+    def ok(self) -> bool:
+        """Delivered: a 2xx answer (webhooks.sending.outcome.judge says the same)."""
+        return self.response is not None and self.response.ok
+
+    @property
     def unanswered(self) -> bool:
         # No HTTP answer at all: the endpoint is down or too slow, not just unhappy.
         return self.response is None
@@ -112,6 +121,11 @@ class Outgoing:
         finally:
             finished.put(self)
 
+    def stamp(self, now: datetime) -> None:
+        """It starts now: the attempt's time, and when the job stops waiting for it."""
+        self.started_at = now
+        self.overdue_at = time.monotonic() + settings.WEBHOOKS_TIMEOUT + OVERDUE_MARGIN
+
     def time_out(self) -> None:
         self.error = answers.timed_out(settings.WEBHOOKS_TIMEOUT)
 
@@ -123,8 +137,9 @@ def prepare(delivery: Claimed, token: uuid.UUID, now: datetime) -> Outgoing:
     url, basic = outbound.split_credentials(delivery.webhook.url)
     auth_headers = {"Authorization": basic} if basic else {}
     headers = {**auth_headers, **webhook_headers(delivery.webhook, delivery.webhook_message_id, delivery.body)}
-    overdue_at = time.monotonic() + settings.WEBHOOKS_TIMEOUT + OVERDUE_MARGIN
-    return Outgoing(delivery, url, headers, token, now, overdue_at)
+    sent = Outgoing(delivery, url, headers, token, now)
+    sent.stamp(now)
+    return sent
 
 
 class Senders:
