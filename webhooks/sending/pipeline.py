@@ -408,12 +408,12 @@ class Pipeline:
         for sent in done:
             del self.in_flight[sent.delivery.pk]
         self.release([(sent.delivery.pk, sent.webhook_id) for sent in done])
-        ahead = bool(self.held) and not self.unrecorded and self.steady(done)
+        ahead = bool(self.held) and self.steady(done)
         if ahead:
             self.dispatch()  # what was claimed ahead goes out first, while this round is judged
         now = timezone.now()
         outcomes = [judge(sent, now) for sent in done]
-        if ahead and self.in_flight:
+        if ahead and self.in_flight and not self.unrecorded:
             self.unrecorded = outcomes  # recorded with the slice just sent, in one statement
             return
         outcomes, self.unrecorded = self.unrecorded + outcomes, []
