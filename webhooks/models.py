@@ -588,7 +588,8 @@ Delivery._meta.get_field("status").register_lookup(IndexedAs)
 
 
 class Attempt(models.Model):
-    """One HTTP try of a delivery, written before the request and completed after it."""
+    """One HTTP try of a delivery, written once, whole, when its outcome is known (or by the sweep,
+    when the worker that made it died: its lease ran out)."""
 
     # Indexed by the unique (delivery, number) constraint, which starts with it.
     delivery = models.ForeignKey(Delivery, models.CASCADE, related_name="attempts", db_index=False)
