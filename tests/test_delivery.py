@@ -648,12 +648,17 @@ def claims():
 
 
 def test_after_a_round_all_delivered_the_next_claim_goes_in_its_records_transaction(
-    transactional_db, account, make_webhook, receiver, settings, claims, caplog
+    transactional_db, account, make_webhook, receiver, settings, claims, caplog, monkeypatch
 ):
+    from webhooks.sending import pipeline
+
     # One write transaction a round instead of two: on SQLite each waited for the one write lock.
     # One request at a time, so that each round is one delivery however busy the machine (with two,
     # a pair that finished further apart than the gather window made two rounds). After the first,
-    # each claim takes two (AHEAD): one goes, the other waits for it, and both are recorded together.
+    # each claim takes two (AHEAD): one goes, the other waits for it, and both are recorded together
+    # (a round waits for the next no longer than a poll, made long here so that a busy machine's slow
+    # answer does not record them apart).
+    monkeypatch.setattr(pipeline, "POLL_SECONDS", 5.0)
     settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 1
     make_webhook(url=receiver.url, events=("delivered",))
     ids = [emit_one(account).pk for _ in range(6)]
