@@ -103,7 +103,7 @@ def _judge(sent: Outgoing, now: datetime) -> Outcome:
         body = storable.text(answer.text(STORED_RESPONSE_CHARS), STORED_RESPONSE_CHARS)
         stored = (storable.headers_json(answer.headers, STORED_HEADER_CHARS), body, answer.duration_ms, "")
     status = answer.status if answer is not None else None
-    if answer is not None and answer.ok:
+    if sent.ok:
         return Outcome(sent, DELIVERED, status, *stored)
     delivery = sent.delivery
     # Test sends never retry, and 410 Gone means the receiver wants no more.

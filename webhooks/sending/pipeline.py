@@ -229,8 +229,8 @@ class Pipeline:
         At `depth` 2 (AHEAD), also what may be claimed now to start when those come back.
         """
         # What is claimed ahead holds no thread yet: it only counts against claiming more ahead.
-        taken = len(self.in_flight) + (len(self.held) if depth > 1 else 0)
-        free = settings.WEBHOOKS_SEND_THREADS * depth - taken
+        holding = len(self.in_flight) + (len(self.held) if depth > 1 else 0)
+        free = settings.WEBHOOKS_SEND_THREADS * depth - holding
         if free <= 0 or time.monotonic() < self.backoff_until:
             return []
         ready = self.startable(free, depth)
@@ -325,6 +325,8 @@ class Pipeline:
         health, and only within HOLD_SECONDS of its claim; else the claim is given back and
         the delivery waits at the front of its endpoint's turn, to be judged afresh (triage).
         """
+        if not self.held and not fresh:
+            return
         flying = Counter(o.webhook_id for o in self.in_flight.values())
         accounts = Counter(o.webhook.account_id for o in self.in_flight.values())
         now, clock = timezone.now(), time.monotonic()
@@ -332,8 +334,11 @@ class Pipeline:
         stale: list[Held] = []
         ahead: list[Held] = []
         for held in self.held:
-            (ahead if clock - held.at <= HOLD_SECONDS and self.may_send_ahead(held.sent) else stale).append(held)
-            held.sent.stamp(now)  # it starts now, not when it was claimed
+            if clock - held.at <= HOLD_SECONDS and self.may_send_ahead(held.sent):
+                held.sent.stamp(now)  # it starts now, not when it was claimed
+                ahead.append(held)
+            else:
+                stale.append(held)
         for held in ahead + (fresh or []):
             sent = held.sent
             endpoint = self.endpoints.get(sent.webhook_id)
@@ -360,6 +365,8 @@ class Pipeline:
         """Give back claims that were never sent: the deliveries wait again, first in their endpoints' turn."""
         if not held:
             return
+        pairs = [(h.sent.delivery.pk, h.sent.webhook_id) for h in held]
+        self.release(pairs)
         by_token: dict[uuid.UUID, list[int]] = {}
         for h in held:
             by_token.setdefault(h.sent.token, []).append(h.sent.delivery.pk)
@@ -369,13 +376,11 @@ class Pipeline:
         except DatabaseError:
             # Their leases run out, and the sweep gives them back.
             logger.exception("giving back %s claimed deliveries failed", len(held))
-            self.release([(h.sent.delivery.pk, h.sent.webhook_id) for h in held])
             return
-        for h in reversed(held):
-            endpoint = self.endpoints.get(h.sent.webhook_id)
+        for pk, webhook in reversed(pairs):
+            endpoint = self.endpoints.get(webhook)
             if endpoint is not None:
-                endpoint.busy -= 1
-                endpoint.waiting.appendleft(h.sent.delivery.pk)
+                endpoint.waiting.appendleft(pk)
 
     def release(self, pairs: list[tuple[int, int]]) -> None:
         for pk, webhook in pairs:

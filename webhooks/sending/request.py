@@ -85,7 +85,7 @@ class Outgoing:
 
     @property
     def ok(self) -> bool:
-        """Delivered: a 2xx answer (webhooks.sending.outcome.judge says the same)."""
+        """Delivered: a 2xx answer (what webhooks.sending.outcome.judge goes by)."""
         return self.response is not None and self.response.ok
 
     @property
