@@ -38,6 +38,16 @@ def test_the_bench_delivers_everything_and_prints_its_summary_line():
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.strip().splitlines()
     assert "300/300 delivered" in done.stdout
+    # The raw limit is sampled before and after the phase, and the ratio is taken against their mean.
+    phase = re.search(
+        r"= (\d+) deliveries/s; .* raw (\d+) POSTs/s from 1 process\(es\) \(before (\d+), after (\d+)\); "
+        r"ratio (\d+\.\d\d)",
+        done.stdout,
+    )
+    assert phase, done.stdout
+    rate, raw, before, after, ratio = (float(n) for n in phase.groups())
+    assert abs(raw - (before + after) / 2) <= 1
+    assert abs(ratio - rate / raw) <= 0.01
     assert "WARNING" not in done.stdout
     assert re.search(
         r"bench: fairness, 1 worker: account A's backlog of 300 events drained at \d+ deliveries/s", done.stdout
