@@ -25,10 +25,10 @@ def test_a_marketer_adds_a_webhook_and_sends_a_test(browser, live_server, owner,
     assert "0 / 40" in page.content()
 
     page.get_by_role("link", name="Add a new webhook").first.click()
-    page.get_by_text("Marketing", exact=True).click()
+    page.get_by_text("Marketing events (marketing emails and contacts)", exact=True).click()
     assert page.get_by_text("Added to a list").is_visible()
     assert not page.get_by_text("First opening").is_visible()
-    page.get_by_text("Transactional", exact=True).click()
+    page.get_by_text("Transactional events", exact=True).click()
     assert page.get_by_text("First opening").is_visible()
     assert not page.get_by_text("Added to a list").is_visible()
 

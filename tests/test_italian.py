@@ -28,6 +28,7 @@ MO = PO.with_suffix(".mo")
 
 BREVO_ITALIAN_FORM = [
     "Aggiungi un nuovo webhook", "Salva", "Descrizione", "Quando un&#x27;email è:", "Quando un contatto è:",
+    "Eventi transazionali (email transazionali)", "Eventi di marketing (email di marketing e contatti)",
     # Marketing
     "Contrassegnata come spam", "Soggetta a hard bounce", "Consegnata", "Aperta", "Soggetta a disiscrizione",
     "Cliccata", "Soggetta a soft bounce", "Aggiunto a una lista", "Aggiornato", "Eliminato",

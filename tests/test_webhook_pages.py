@@ -85,7 +85,8 @@ def test_a_teammate_sees_the_accounts_webhooks(teammate_client, make_webhook):
 
 def test_the_add_form_has_brevos_labels(owner_client):
     page = owner_client.get(ADD).content.decode()
-    labels = ["Add a new webhook", "Transactional", "Marketing", "URL", "Description", "Save"]
+    labels = ["Add a new webhook", "Transactional events", "Marketing events (marketing emails and contacts)"]
+    labels += ["URL", "Description", "Save"]
     labels += ["First opening", "Loaded by proxy", "When an email is", "When a contact is", "Added to a list"]
     for label in labels:
         assert label in page, label

@@ -60,7 +60,11 @@ class WebhookForm(forms.ModelForm):
     )
     type = forms.ChoiceField(
         label=_("Type"),
-        choices=Webhook._meta.get_field("type").choices,
+        # Brevo's form names each type by what it covers (elsewhere a short label will do).
+        choices=[
+            (catalog.TRANSACTIONAL, _("Transactional events")),
+            (catalog.MARKETING, _("Marketing events (marketing emails and contacts)")),
+        ],
         widget=forms.RadioSelect,
         initial="transactional",
     )
