@@ -16,10 +16,11 @@ from accounts.models import Account
 from events import emit
 from events.fanout import NewEvent
 from tests.conftest import wait_until
-from tests.receiver import Receiver
+from tests.receiver import Receiver, Reply
 from webhooks import fairqueue
 from webhooks.fairqueue import Route
 from webhooks.models import Delivery
+from webhooks.sending import pipeline
 
 FLOOD = 10_000
 SAMPLES = 20
@@ -146,6 +147,26 @@ def test_a_marketers_test_send_is_answered_within_a_second_during_a_flood(
     wait_until(lambda: Delivery.objects.get(pk=delivery.pk).status == "succeeded", timeout=30, interval=0.05)
     assert time.monotonic() - started <= GOAL
     assert still_waiting(account) > 1000
+
+
+def test_a_worker_sends_another_accounts_request_before_the_rest_of_a_slice_it_holds(
+    redis, account, make_webhook, receiver, other_receiver
+):
+    receiver.reply = Reply(delay=0.1)  # slow enough that the slice queues for the send threads
+    make_webhook(url=receiver.url, events=("delivered",))
+    small = Account.objects.create(name="Small")
+    make_webhook(url=other_receiver.url, events=("delivered",), owner=small)
+    flood(account, 10)
+    flood(small, 1)
+    ids = list(Delivery.objects.order_by("pk").values_list("pk", flat=True))  # the slice first
+
+    assert pipeline.deliver(ids) == {"delivered": 11}
+
+    slice_arrived = sorted(request.at for request in receiver.requests)
+    (other,) = other_receiver.requests
+    # In the send queue's turns it is taken after at most two of the slice (one a thread had
+    # already taken, and one turn); a margin for threads that a busy machine starts late.
+    assert other.at < slice_arrived[5], [round(at - other.at, 3) for at in slice_arrived]
 
 
 def waiting_routes(account_id: int, webhooks: list[int], per_webhook: int) -> list[Route]:

@@ -84,6 +84,21 @@ def test_a_request_held_up_does_not_hold_up_those_queued_behind_it(receiver):
     assert held_up.ended - started >= 4
 
 
+def test_one_accounts_request_waits_for_one_request_of_anothers_slice_at_most(receiver):
+    receiver.reply = Reply(delay=0.05)  # long enough for the whole slice to queue behind the first
+    senders = asleep(Senders(4, eager=1, patience=5.0))
+    finished: SimpleQueue = SimpleQueue()
+    slice_ = [Post(f"{receiver.url}/a{n}") for n in range(10)]
+    for post in slice_:
+        senders.submit(post, finished, turn=1)
+    senders.submit(Post(f"{receiver.url}/b"), finished, turn=2)
+    for _ in range(11):
+        finished.get(timeout=30)
+    paths = [received.path for received in receiver.requests]
+    assert paths.index("/b") <= 2, paths  # not behind the ten
+    assert [path for path in paths if path != "/b"] == [f"/a{n}" for n in range(10)]  # each turn in order
+
+
 class CountedTurns(pipeline.Turns):
     """Redis's turns, with each take noted: how many were asked for, how many came, whether requests were out."""
 

@@ -353,7 +353,7 @@ class Pipeline:
             flying[sent.webhook_id] += 1
             accounts[sent.webhook.account_id] += 1
             self.in_flight[sent.delivery.pk] = sent
-            pool().submit(sent, self.finished)
+            pool().submit(sent, self.finished, sent.webhook.account_id)
         self.held = keep
         self.unclaim(stale)
 
