@@ -16,7 +16,7 @@ from events.fanout import NewEvent
 from tests.receiver import Reply
 from webhooks import fairqueue, sending
 from webhooks.models import Delivery, Webhook
-from webhooks.sending import endpoints, request
+from webhooks.sending import endpoints, pipeline, request
 
 pytestmark = pytest.mark.usefixtures("redis")
 
@@ -650,8 +650,6 @@ def claims():
 def test_after_a_round_all_delivered_the_next_claim_goes_in_its_records_transaction(
     transactional_db, account, make_webhook, receiver, settings, claims, caplog, monkeypatch
 ):
-    from webhooks.sending import pipeline
-
     # One write transaction a round instead of two: on SQLite each waited for the one write lock.
     # One request at a time, so that each round is one delivery however busy the machine (with two,
     # a pair that finished further apart than the gather window made two rounds). After the first,
@@ -769,7 +767,6 @@ def test_a_slice_claimed_ahead_goes_back_once_it_has_waited_too_long(
     account, make_webhook, receiver, settings, monkeypatch
 ):
     from webhooks.models import Attempt
-    from webhooks.sending import pipeline
 
     # It is sent only while its claim's lease covers its whole request (pipeline.HOLD_SECONDS); here
     # never, so each slice claimed ahead is given back, and claimed again to go in its turn.
@@ -796,7 +793,6 @@ def test_giving_back_a_claim_touches_only_the_rows_it_still_holds(account, make_
     import uuid
 
     from webhooks import sql
-    from webhooks.sending import pipeline
 
     make_webhook(url="https://example.com/hook", events=("delivered",))
     first, second = emit_one(account), emit_one(account)
