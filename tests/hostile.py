@@ -14,7 +14,29 @@ import threading
 import time
 from collections.abc import Callable
 
+from webhooks import outbound
+
 Behaviour = Callable[[socket.socket], None]
+
+
+def written(url: str, body: bytes, headers: dict[str, str], timeout: float | None = None) -> outbound.Response:
+    """What outbound.post does, written first and its answer read after (outbound.Exchange), as a
+    send thread writes a few requests to one webhook before it reads their answers."""
+    return outbound.Exchange(url, body, headers, timeout).answer()
+
+
+def written_together(
+    url: str, body: bytes, headers: dict[str, str], timeout: float | None = None, count: int = 2
+) -> list[outbound.Response | outbound.OutboundError]:
+    """`count` such requests to `url`, all written before the first answer is read; each one's outcome."""
+    exchanges = [outbound.Exchange(url, body, headers, timeout) for _ in range(count)]
+    outcomes: list[outbound.Response | outbound.OutboundError] = []
+    for exchange in exchanges:
+        try:
+            outcomes.append(exchange.answer())
+        except outbound.OutboundError as exc:
+            outcomes.append(exc)
+    return outcomes
 
 
 def _answer(status: bytes, headers: dict[bytes, bytes], body: bytes) -> bytes:

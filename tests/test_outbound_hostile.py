@@ -1,4 +1,8 @@
-"""outbound.post against receivers that misbehave on purpose: one deadline, one sentence."""
+"""outbound.post against receivers that misbehave on purpose: one deadline, one sentence.
+
+And the same requests written first with their answers read after (outbound.Exchange), as a
+send thread writes a few to one webhook at once: the same outcome, within the same deadline.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile import BEHAVIOURS, Hostile
+from tests.hostile import BEHAVIOURS, Hostile, written, written_together
 from webhooks import outbound
 
 TIMEOUT = 2.0
@@ -36,22 +40,39 @@ def allow_local(settings):
     settings.WEBHOOKS_ALLOW_PRIVATE_URLS = True
 
 
+def outcome_of(result: outbound.Response | outbound.OutboundError) -> int | str:
+    if isinstance(result, outbound.OutboundError):
+        return str(result)
+    assert len(result.body) <= outbound.MAX_RESPONSE_BYTES
+    assert sum(len(k) + len(v) for k, v in result.headers.items()) <= outbound.MAX_RESPONSE_HEADER_BYTES
+    return result.status
+
+
+def outcomes(way: str, url: str) -> list[int | str]:
+    body, headers = b'{"event":"delivered"}', {"Content-Type": "application/json"}
+    if way == "two written together":
+        return [outcome_of(result) for result in written_together(url, body, headers, TIMEOUT)]
+    try:
+        result: outbound.Response | outbound.OutboundError = (outbound.post if way == "post" else written)(
+            url, body, headers, TIMEOUT
+        )
+    except outbound.OutboundError as exc:
+        result = exc
+    return [outcome_of(result)]
+
+
+@pytest.mark.parametrize("way", ["post", "written", "two written together"])
 @pytest.mark.parametrize("name", list(BEHAVIOURS))
-def test_each_misbehaviour_ends_within_the_deadline_with_an_answer_or_a_sentence(name):
+def test_each_misbehaviour_ends_within_the_deadline_with_an_answer_or_a_sentence(name, way):
     assert set(EXPECTED) == set(BEHAVIOURS)
     server = Hostile(BEHAVIOURS[name]()).start()
     started = time.monotonic()
     try:
-        response = outbound.post(server.url, b'{"event":"delivered"}', {"Content-Type": "application/json"}, TIMEOUT)
-    except outbound.OutboundError as exc:
-        outcome: int | str = str(exc)
-    else:
-        outcome = response.status
-        assert len(response.body) <= outbound.MAX_RESPONSE_BYTES
-        assert sum(len(k) + len(v) for k, v in response.headers.items()) <= outbound.MAX_RESPONSE_HEADER_BYTES
+        seen = outcomes(way, server.url)
     finally:
         server.stop()
-    assert outcome == EXPECTED[name]
+    assert seen == [EXPECTED[name]] * len(seen)
+    # Written together, each request has its own deadline, from when it was written.
     assert time.monotonic() - started < TIMEOUT + MARGIN
 
 

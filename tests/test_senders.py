@@ -8,13 +8,16 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import uuid
 from queue import SimpleQueue
 
 import pytest
+from django.utils import timezone
 
 from events.fanout import NewEvent
 from tests.receiver import Receiver, Reply
 from webhooks import outbound
+from webhooks.models import Claimed, Webhook
 from webhooks.sending import pipeline, request
 from webhooks.sending.request import Senders
 
@@ -97,6 +100,62 @@ def test_one_accounts_request_waits_for_one_request_of_anothers_slice_at_most(re
     paths = [received.path for received in receiver.requests]
     assert paths.index("/b") <= 2, paths  # not behind the ten
     assert [path for path in paths if path != "/b"] == [f"/a{n}" for n in range(10)]  # each turn in order
+
+
+def outgoing(webhook: Webhook, n: int) -> request.Outgoing:
+    """A request of a round, as a job prepares it, for a delivery that need not exist."""
+    claimed = Claimed(
+        pk=n, uid=uuid.uuid4(), event="delivered", body=b'{"n": %d}' % n, is_test=False, attempt_count=1,
+        webhook_id=webhook.pk, webhook=webhook,
+    )  # fmt: skip
+    return request.prepare(claimed, uuid.uuid4(), timezone.now())
+
+
+def test_requests_queued_for_one_webhook_are_written_together_before_an_answer_is_read(make_webhook, receiver):
+    blocker = Receiver().start()
+    try:
+        blocker.reply = Reply(delay=0.5)  # holds the one eager thread while the requests queue
+        receiver.reply = Reply(delay=0.3)
+        webhook = make_webhook(url=receiver.url)
+        senders = asleep(Senders(8, eager=1, patience=5.0))
+        finished: SimpleQueue = SimpleQueue()
+        senders.submit(Post(blocker.url), finished)
+        sent = [outgoing(webhook, n) for n in range(request.TOGETHER + 2)]
+        for one in sent:
+            senders.submit(one, finished)
+        done = [finished.get(timeout=30) for _ in range(len(sent) + 1)]
+    finally:
+        blocker.stop()
+    assert all(one.ok for one in done if isinstance(one, request.Outgoing))
+    arrived = receiver.wait_for(len(sent))
+    first_answer = min(r.answered_at for r in arrived if r.answered_at)
+    # TOGETHER of them were out at once, by one thread; the other two went together after.
+    assert request.TOGETHER > 1
+    assert sum(r.at < first_answer for r in arrived) == request.TOGETHER
+    assert senders.awake() <= 1
+
+
+def test_an_answer_slow_to_come_holds_up_none_of_those_written_with_it(make_webhook, receiver):
+    blocker = Receiver().start()
+    try:
+        blocker.reply = Reply(delay=0.2)
+        receiver.replies = [Reply(delay=4)]  # the first request to arrive is answered after 4 s
+        webhook = make_webhook(url=receiver.url)
+        senders = asleep(Senders(8, eager=1, patience=0.05))
+        finished: SimpleQueue = SimpleQueue()
+        senders.submit(Post(blocker.url), finished)
+        sent = [outgoing(webhook, n) for n in range(request.TOGETHER)]
+        started = time.monotonic()
+        for one in sent:
+            senders.submit(one, finished)
+        done = [finished.get(timeout=30) for _ in range(len(sent) + 1)]
+        ended = time.monotonic()
+    finally:
+        blocker.stop()
+    quick = [one for one in done if isinstance(one, request.Outgoing)][: request.TOGETHER - 1]
+    # Read on other threads while one waits for its answer: all but the slow one back at once.
+    assert all(one.ok and one.response.duration_ms < 2000 for one in quick)
+    assert ended - started >= 4 and all(one.ok for one in sent)
 
 
 class CountedTurns(pipeline.Turns):

@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from tests.hostile import written
 from webhooks import outbound, ssrf
 from webhooks.forms import WebhookForm
 from webhooks.models import Attempt, Delivery, Webhook
@@ -131,17 +132,19 @@ def test_a_private_url_saved_earlier_is_refused_at_send_time(make_webhook, recei
     assert receiver.requests == []
 
 
+@pytest.mark.parametrize("post", [outbound.post, written], ids=["post", "written"])
 @pytest.mark.parametrize("url", ["http://127.0.0.1:{port}/", "http://localhost:{port}/", "http://2130706433:{port}/"])
-def test_outbound_refuses_to_connect_to_loopback(url, receiver, no_private_urls):
+def test_outbound_refuses_to_connect_to_loopback(url, post, receiver, no_private_urls):
     port = receiver.server.server_address[1]
     with pytest.raises(outbound.OutboundError, match="loopback"):
-        outbound.post(url.format(port=port), b"{}", {})
+        post(url.format(port=port), b"{}", {})
     assert receiver.requests == []
 
 
-def test_outbound_refuses_other_schemes():
+@pytest.mark.parametrize("post", [outbound.post, written], ids=["post", "written"])
+def test_outbound_refuses_other_schemes(post):
     with pytest.raises(outbound.OutboundError, match="Only http:// and https://"):
-        outbound.post("file:///etc/passwd", b"", {})
+        post("file:///etc/passwd", b"", {})
 
 
 @pytest.fixture

@@ -28,6 +28,9 @@ OVERDUE_MARGIN = 2.0
 # of them may be held up by a request before another thread is woken for the queue.
 EAGER = 1
 PATIENCE = 0.02
+# How many queued requests to one webhook a send thread writes, each on its own
+# connection, before it reads their answers (see Senders).
+TOGETHER = 4
 
 
 def webhook_headers(webhook: Webhook, msg_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
@@ -70,6 +73,8 @@ class Outgoing:
     overdue_at: float = field(default=0.0)
     response: outbound.Response | None = None
     error: str = ""
+    # Written, its answer not read yet (see Senders).
+    exchange: outbound.Exchange | None = None
 
     @property
     def body(self) -> bytes:
@@ -104,10 +109,22 @@ class Outgoing:
             self.body.decode(),
         )
 
-    def post(self, finished: SimpleQueue[Outgoing]) -> None:
-        """Send the request on a pool thread, then hand it to the job's thread."""
+    def write(self) -> None:
+        """Write the request now; `post` then reads its answer (or, if this failed before anything
+        was written, sends it whole)."""
         try:
-            self.response = outbound.post(self.url, self.body, self.headers)
+            self.exchange = outbound.Exchange(self.url, self.body, self.headers)
+        except Exception:
+            logger.exception("writing delivery %s failed", self.delivery.pk, extra=log_ids(delivery=self.delivery))
+
+    def post(self, finished: SimpleQueue[Outgoing]) -> None:
+        """Send the request on a pool thread (or read the answer to what `write` wrote), then hand it
+        to the job's thread."""
+        try:
+            if self.exchange is None:
+                self.response = outbound.post(self.url, self.body, self.headers)
+            else:
+                self.response = self.exchange.answer()
         except outbound.OutboundError as exc:
             self.error = str(exc)
         except Exception:
@@ -150,11 +167,16 @@ class SendQueue:
 
     A job hands a whole slice of one account's requests over at once (up to its room, 16).
     In one line, another account's one request would wait for all of them, 8 ms against the
-    bench's receiver and more on a busy machine; in turns it waits for one at most.
+    bench's receiver and more on a busy machine; in turns it waits for one run of them at
+    most: up to `TOGETHER` written together, and their answers (see Senders).
+
+    Ahead of every turn wait the answers of requests already written (`answers`): a thread
+    held up reading one never holds up the next, which another thread reads.
     """
 
     def __init__(self) -> None:
         self._turns: dict[int, deque[Queued]] = {}  # in turn order (dicts keep insertion order)
+        self._answers: deque[Queued] = deque()
         self._size = 0
 
     def __len__(self) -> int:
@@ -164,14 +186,66 @@ class SendQueue:
         self._turns.setdefault(turn, deque()).append(queued)
         self._size += 1
 
-    def popleft(self) -> Queued:
+    def append_answer(self, queued: Queued) -> None:
+        """A request written, whose answer is to be read (Outgoing.exchange)."""
+        self._answers.append(queued)
+        self._size += 1
+
+    def popleft(self) -> tuple[int | None, Queued]:
+        """An answer to read if there is one, else the next request in turn; and its turn (None for an answer)."""
+        self._size -= 1
+        if self._answers:
+            return None, self._answers.popleft()
         turn = next(iter(self._turns))
         waiting = self._turns.pop(turn)
         queued = waiting.popleft()
         if waiting:
             self._turns[turn] = waiting  # to the back of the turns
+        return turn, queued
+
+    def pop_together(self, turn: int | None, written: Queued) -> Queued | None:
+        """The next request of `turn` if it may be written with `written` (see _together), out of its turn."""
+        waiting = self._turns.get(turn) if turn is not None else None
+        if not waiting or not _together(written, waiting[0]):
+            return None
+        queued = waiting.popleft()
+        if not waiting:
+            del self._turns[turn]  # type: ignore[arg-type]
         self._size -= 1
         return queued
+
+    def has_together(self, turn: int | None, queued: Queued) -> bool:
+        waiting = self._turns.get(turn) if turn is not None else None
+        return bool(waiting) and _together(queued, waiting[0])  # type: ignore[index]
+
+
+def _together(written: Queued, other: Queued) -> bool:
+    """Whether `other` may be written before the answer to `written` is read: a request to the
+    same webhook, of the same job."""
+    (sent, finished), (next_sent, next_finished) = written, other
+    return (
+        isinstance(sent, Outgoing)
+        and isinstance(next_sent, Outgoing)
+        and next_sent.webhook_id == sent.webhook_id
+        and next_finished is finished
+    )
+
+
+@dataclass
+class Run:
+    """The requests to one webhook that a send thread writes before it reads their answers."""
+
+    turn: int | None = None
+    last: Queued | None = None
+    written: int = 0
+
+    def add(self, queued: Queued) -> None:
+        self.last = queued
+        self.written += 1
+
+    def end(self) -> None:
+        self.last = None
+        self.written = 0
 
 
 class Senders:
@@ -187,12 +261,20 @@ class Senders:
     longer than `PATIENCE`: a receiver that is slow to answer holds its own threads, and
     what queues behind it starts soon after.
 
+    A thread writes up to `TOGETHER` requests queued for one webhook, each on a connection
+    of its own, before it reads the first answer: the receiver works on one while the thread
+    writes the next, and answers that have arrived are read without a wait. One thread posting
+    to the bench's receiver took 72 µs of CPU a request four at a time against 100 µs one at a
+    time, and sent twice as many a second. The answers queue ahead of every request
+    (`SendQueue`), so an answer slow to come holds up no other: the pacer wakes another
+    thread for the rest, as it does for requests.
+
     Requests queue by account, in turns (`SendQueue`). A lock guards the queue: concurrent.futures'
     pool did the same with a Future, a lock and a callback list per request, a twentieth of a
     worker's CPU.
     """
 
-    def __init__(self, threads: int, eager: int = EAGER, patience: float = PATIENCE) -> None:
+    def __init__(self, threads: int, eager: int = EAGER, patience: float = PATIENCE, together: int = TOGETHER) -> None:
         self._lock = threading.Lock()
         self._queue = SendQueue()
         self._asleep: list[threading.Event] = []  # the most recently busy last: its connections are warm
@@ -200,6 +282,7 @@ class Senders:
         self._since: dict[threading.Event, float] = {}
         self._eager = eager
         self._patience = patience
+        self._together = together
         self._waiting = threading.Event()  # wakes the pacer when requests queue
         self._drained = threading.Event()  # all that was submitted has finished or is held up (settle)
         for n in range(threads):
@@ -236,22 +319,40 @@ class Senders:
         return bells
 
     def _run(self, bell: threading.Event) -> None:
+        run = Run()
         while True:
             with self._lock:
-                if self._queue:
-                    sent, finished = self._queue.popleft()
-                    self._since[bell] = time.monotonic()
-                else:
-                    sent = None
-                    bell.clear()
-                    del self._since[bell]
-                    self._asleep.append(bell)
-                    if self._settled(time.monotonic() - self._patience):
-                        self._drained.set()
-            if sent is None:
+                queued, write = self._next(bell, run)
+            if queued is None:
                 bell.wait()
+            elif write:
+                queued[0].write()
+                with self._lock:
+                    self._queue.append_answer(queued)  # read by this thread once its run ends, or by another
             else:
+                sent, finished = queued
                 sent.post(finished)
+
+    def _next(self, bell: threading.Event, run: Run) -> tuple[Queued | None, bool]:
+        """What this thread does next, and whether it only writes it (under the lock): the next request
+        of its run to one webhook, else an answer to read or the next request in turn."""
+        queued = self._queue.pop_together(run.turn, run.last) if run.last and run.written < self._together else None
+        if queued is None:
+            run.end()
+            if not self._queue:
+                bell.clear()
+                del self._since[bell]
+                self._asleep.append(bell)
+                if self._settled(time.monotonic() - self._patience):
+                    self._drained.set()
+                return None, False
+            run.turn, queued = self._queue.popleft()
+            if run.turn is None or not self._queue.has_together(run.turn, queued):
+                self._since[bell] = time.monotonic()
+                return queued, False  # sent whole: nothing to write with it
+        run.add(queued)
+        self._since[bell] = time.monotonic()
+        return queued, True
 
     def _settled(self, held_up: float) -> bool:
         """Nothing queued, and nothing being sent but requests started before `held_up` (under the lock)."""
