@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.hostile import BEHAVIOURS, Hostile, written, written_together
-from webhooks import outbound
+from webhooks import deadlines, outbound
 
 TIMEOUT = 2.0
 # The watchdog cuts at the deadline; the rest is the machine being busy.
@@ -118,15 +118,15 @@ def thread_wakes(native_id: int) -> int:
 def test_deadlines_that_pass_close_together_wake_the_watchdog_a_few_times():
     # A worker's deadlines pass about as often as its requests start, mostly after their
     # requests finished: the watchdog expires them in batches, at most TICK late.
-    watchdog = outbound.Watchdog()
-    deadlines = [outbound.Deadline(0.3 + n * 0.001) for n in range(200)]
-    for deadline in deadlines:
+    watchdog = deadlines.Watchdog()
+    waiting = [deadlines.Deadline(0.3 + n * 0.001) for n in range(200)]
+    for deadline in waiting:
         deadline.finish()  # as most are: their requests ended long before
         watchdog.watch(deadline)
     thread = watchdog._thread
     assert thread is not None
     wakes = thread_wakes(thread.native_id)
-    last = deadlines[-1].at
+    last = waiting[-1].at
     time_limit = time.monotonic() + 30
     while watchdog._heap and time.monotonic() < time_limit:
         time.sleep(0.01)

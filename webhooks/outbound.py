@@ -20,13 +20,10 @@ from __future__ import annotations
 import base64
 import errno
 import functools
-import heapq
-import itertools
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from http.client import HTTPException, LineTooLong, RemoteDisconnected
 from ssl import CertificateError
@@ -54,7 +51,8 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util import Retry, Timeout
 from urllib3.util import connection as urllib3_connection
 
-from webhooks import answers, response_head, ssrf
+from webhooks import answers, deadlines, response_head, ssrf
+from webhooks.deadlines import WATCHDOG, Deadline, deadline_of
 
 USER_AGENT = "brevo-hooks/1.0 (+https://github.com/brevo-hooks)"
 # Enough of a response to debug with. A little more is read so that the connection can
@@ -83,125 +81,6 @@ class Response:
 
     def text(self, limit: int = MAX_RESPONSE_BYTES) -> str:
         return self.body[:limit].decode("utf-8", errors="replace")
-
-
-class Deadline:
-    """The wall-clock deadline of one request, and the sockets it may have to cut.
-
-    Socket timeouts bound each read, not the sum of them: a receiver that trickles its
-    status line or headers a byte a second would never trip one. At the deadline the
-    watchdog shuts the request's sockets down, which ends any read in progress at once
-    (TLS included, since the raw socket goes).
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.at = time.monotonic() + seconds
-        self.expired = False
-        self._finished = False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def remaining(self) -> float:
-        # Never zero: a zero timeout would make the socket non-blocking.
-        return max(0.001, self.at - time.monotonic())
-
-    @property
-    def passed(self) -> bool:
-        """Expired, or about to be: the watchdog cuts up to a TICK late, and a request read after its
-        deadline (one written with others, see Exchange) fails on its socket's own timeout first."""
-        return self.expired or time.monotonic() >= self.at
-
-    def add(self, sock: socket.socket) -> None:
-        with self._lock:
-            if self.expired:
-                _shutdown(sock)
-            else:
-                self._sockets.append(sock)
-
-    def expire(self) -> None:
-        # Under the lock, so that a request that has just finished (and may hand its
-        # connection to the next one) is never cut.
-        with self._lock:
-            if self._finished:
-                return
-            self.expired = True
-            for sock in self._sockets:
-                _shutdown(sock)
-
-    def finish(self) -> None:
-        with self._lock:
-            self._finished = True
-            self._sockets.clear()
-
-
-def _shutdown(sock: socket.socket) -> None:
-    with suppress(OSError):  # already closed
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-class Watchdog:
-    """One thread per process that expires deadlines as they pass, earliest first.
-
-    A deadline passes about as often as a request starts, mostly long after its request
-    finished: woken for each, the thread took the GIL from the send thread once per
-    request (1.7 context switches per delivery in a worker). It wakes at most every `TICK`
-    and expires every deadline that has passed, so a request is cut at most `TICK` late.
-    """
-
-    TICK = 0.05
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Deadline]] = []
-        self._order = itertools.count()
-        self._changed = threading.Condition()
-        self._thread: threading.Thread | None = None
-
-    def watch(self, deadline: Deadline) -> None:
-        with self._changed:
-            heapq.heappush(self._heap, (deadline.at, next(self._order), deadline))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="outbound-deadlines", daemon=True)
-                self._thread.start()
-            # Deadlines mostly come in order: wake the thread only when this one is now the
-            # first to pass (a wake-up per request cost a tenth of a worker's CPU).
-            if self._heap[0][2] is deadline:
-                self._changed.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._changed:
-                while not self._heap:
-                    self._changed.wait()
-                at, _, deadline = self._heap[0]
-                left = at - time.monotonic()
-                if left > 0:
-                    self._changed.wait(max(left, self.TICK))
-                    continue
-                heapq.heappop(self._heap)
-            deadline.expire()
-
-
-WATCHDOG = Watchdog()
-_local = threading.local()
-
-
-@contextmanager
-def deadline_of(seconds: float) -> Iterator[Deadline]:
-    """Run one request of this thread under a deadline of `seconds`."""
-    deadline = Deadline(seconds)
-    _local.deadline = deadline
-    WATCHDOG.watch(deadline)
-    try:
-        yield deadline
-    finally:
-        deadline.finish()
-        _local.deadline = None
-
-
-def _watch(sock: socket.socket | None) -> None:
-    deadline = getattr(_local, "deadline", None)
-    if deadline is not None and sock is not None:
-        deadline.add(sock)
 
 
 class GuardedConnectionMixin:
@@ -234,7 +113,7 @@ class GuardedConnectionMixin:
                     socket_options=self.socket_options,
                 )
                 # The deadline covers the TLS handshake and everything after it.
-                _watch(sock)
+                deadlines.watch(sock)
                 return sock
             except TimeoutError as exc:
                 raise ConnectTimeoutError(self, f"Connection to {self.host} timed out.") from exc
@@ -244,7 +123,7 @@ class GuardedConnectionMixin:
 
     def request(self, *args: object, **kwargs: object) -> None:
         # A kept-alive connection was made under an earlier request's deadline.
-        _watch(self.sock)
+        deadlines.watch(self.sock)
         super().request(*args, **kwargs)  # type: ignore[misc]
 
 
@@ -297,6 +176,9 @@ class GuardedPoolManager(PoolManager):
         """Drop the kept-alive connections (say, once the SSRF rules changed)."""
         self._known.clear()
         self.clear()
+
+
+_local = threading.local()
 
 
 def session() -> GuardedPoolManager:
@@ -489,13 +371,11 @@ class Exchange:
         self._conn: HTTPConnection | None = None
         self._path = ""
         WATCHDOG.watch(self.deadline)
-        _local.deadline = self.deadline  # the socket of a new connection is cut at this deadline
         try:
-            self._write(url, body or None, headers)
+            with deadlines.within(self.deadline):  # a new connection's socket is cut at this deadline
+                self._write(url, body or None, headers)
         except Exception as exc:
             self._fail(_as_urlopen_raised(exc, self._pool, self._path), reading=False)
-        finally:
-            _local.deadline = None
 
     def _write(self, url: str, body: bytes | None, headers: dict[str, str]) -> None:
         pool, self._path, prepared = _prepare(url, body, headers)
