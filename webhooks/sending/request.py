@@ -203,20 +203,21 @@ class SendQueue:
             self._turns[turn] = waiting  # to the back of the turns
         return turn, queued
 
-    def pop_together(self, turn: int | None, written: Queued) -> Queued | None:
-        """The next request of `turn` if it may be written with `written` (see _together), out of its turn."""
+    def has_together(self, turn: int | None, written: Queued) -> bool:
+        """Whether the next request of `turn` may be written with `written` (see _together)."""
         waiting = self._turns.get(turn) if turn is not None else None
-        if not waiting or not _together(written, waiting[0]):
+        return bool(waiting) and _together(written, waiting[0])  # type: ignore[index]
+
+    def pop_together(self, turn: int, written: Queued) -> Queued | None:
+        """The next request of `turn`, out of its turn, if it may be written with `written`."""
+        if not self.has_together(turn, written):
             return None
+        waiting = self._turns[turn]
         queued = waiting.popleft()
         if not waiting:
-            del self._turns[turn]  # type: ignore[arg-type]
+            del self._turns[turn]
         self._size -= 1
         return queued
-
-    def has_together(self, turn: int | None, queued: Queued) -> bool:
-        waiting = self._turns.get(turn) if turn is not None else None
-        return bool(waiting) and _together(queued, waiting[0])  # type: ignore[index]
 
 
 def _together(written: Queued, other: Queued) -> bool:
@@ -336,7 +337,10 @@ class Senders:
     def _next(self, bell: threading.Event, run: Run) -> tuple[Queued | None, bool]:
         """What this thread does next, and whether it only writes it (under the lock): the next request
         of its run to one webhook, else an answer to read or the next request in turn."""
-        queued = self._queue.pop_together(run.turn, run.last) if run.last and run.written < self._together else None
+        queued = None
+        if run.last is not None and run.turn is not None and run.written < self._together:
+            queued = self._queue.pop_together(run.turn, run.last)
+        write = queued is not None
         if queued is None:
             run.end()
             if not self._queue:
@@ -347,12 +351,11 @@ class Senders:
                     self._drained.set()
                 return None, False
             run.turn, queued = self._queue.popleft()
-            if run.turn is None or not self._queue.has_together(run.turn, queued):
-                self._since[bell] = time.monotonic()
-                return queued, False  # sent whole: nothing to write with it
-        run.add(queued)
+            write = self._queue.has_together(run.turn, queued)  # else sent whole: nothing to write with it
+        if write:
+            run.add(queued)
         self._since[bell] = time.monotonic()
-        return queued, True
+        return queued, write
 
     def _settled(self, held_up: float) -> bool:
         """Nothing queued, and nothing being sent but requests started before `held_up` (under the lock)."""
